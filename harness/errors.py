@@ -1,0 +1,17 @@
+"""Exceptions for mistakes a user can make; the CLI prints them as one line and exits 2."""
+
+
+class UserError(ValueError):
+    """Bad input from the user: printed as a single line, exit code 2, no traceback."""
+
+
+class ArchitectureError(UserError):
+    """An architecture string or encoding that is not in the NB201 space."""
+
+
+class UnknownNameError(UserError):
+    """A method, benchmark or other registered name that does not exist."""
+
+
+class DataFileError(UserError):
+    """A benchmark or data file that is missing, unreadable or corrupt."""

@@ -1,0 +1,72 @@
+"""Name -> class registries that refuse duplicates and resolve plug-ins."""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Callable, Generic, Iterator, TypeVar
+
+from harness.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class DuplicateNameError(ValueError):
+    """Raised when a second object is registered under a name already taken."""
+
+
+class Registry(Generic[T]):
+    """Maps names to objects; ``resolve`` also accepts ``module:Attr`` and entry points."""
+
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T) -> None:
+        if name in self._items and self._items[name] is not obj:
+            raise DuplicateNameError(f"a {self.kind} named {name!r} is already registered")
+        self._items[name] = obj
+
+    def names(self) -> list[str]:
+        return sorted(set(self._items) | set(self._entry_points()))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def __getitem__(self, name: str) -> T:
+        return self.resolve(name)
+
+    def resolve(self, name: str) -> T:
+        """Look ``name`` up: registered names, then ``package.module:Attr``, then entry points."""
+        if name in self._items:
+            return self._items[name]
+        if ":" in name:
+            module_name, _, attr = name.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+                return getattr(module, attr)
+            except (ImportError, AttributeError) as exc:
+                raise UnknownNameError(f"cannot load {self.kind} {name!r}: {exc}") from None
+        entry_points = self._entry_points()
+        if name in entry_points:
+            return entry_points[name].load()
+        raise UnknownNameError(
+            f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())} "
+            f"(or package.module:ClassName)"
+        )
+
+    def _entry_points(self) -> dict[str, metadata.EntryPoint]:
+        if self.entry_point_group is None:
+            return {}
+        return {ep.name: ep for ep in metadata.entry_points(group=self.entry_point_group)}

@@ -1,0 +1,1 @@
+"""Built-in search methods; importing this package registers them."""
