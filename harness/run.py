@@ -56,12 +56,17 @@ def run_search(
     benchmark: Benchmark,
     budget: int,
     on_row: Callable[[TrajectoryRow], None] | None = None,
+    label: str | None = None,
 ) -> RunRecord:
-    """Ask, query and tell ``budget`` times; the searcher sees only validation accuracy."""
+    """Ask, query and tell ``budget`` times; the searcher sees only validation accuracy.
+
+    ``label`` names the method in the record (default: the searcher's registered name).
+    """
     if budget <= 0:
         raise ValueError(f"budget must be a positive number of queries, got {budget}")
+    method = label or searcher.name
     record = RunRecord(
-        method=searcher.name,
+        method=method,
         seed=searcher.seed,
         benchmark=benchmark.name,
         budget=budget,
@@ -76,7 +81,7 @@ def run_search(
         if incumbent is None or result.val_accuracy > incumbent[1]:
             incumbent = (arch, result.val_accuracy, result.test_accuracy)
         row = TrajectoryRow(
-            method=searcher.name,
+            method=method,
             seed=searcher.seed,
             query=query,
             arch=arch.to_string(),
