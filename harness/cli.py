@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="look architectures up in a benchmark")
     query.add_argument("archs", nargs="+", metavar="ARCH", help="NB201 architecture strings")
     query.add_argument("--benchmark", default=DEFAULT_BENCHMARK, help=f"one of: {describe_specs()}")
-    query.add_argument("--json", action="store_true", help="print a JSON list")
+    query.add_argument("--json", action="store_true",
+                       help="print a JSON list (params in millions, flops in MFLOPs, as NB201 reports them)")
 
     surrogate = sub.add_parser("surrogate", help="fit learned surrogates and report their ranking quality")
     surrogate.add_argument("--models", nargs="+", default=None, help="surrogate models (default: all)")
@@ -145,7 +146,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     for row in rows:
         print(row["arch"])
         print(f"  val {row['val_accuracy']:.2f}  test {row['test_accuracy']:.2f}  "
-              f"params {row['params'] / 1e6:.4f} M  flops {row['flops'] / 1e6:.2f} M")
+              f"params {row['params']:.6f} M  flops {row['flops']:.5f} MFLOPs")
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from importlib import metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
@@ -53,6 +55,9 @@ class Registry(Generic[T]):
             return self._items[name]
         if ":" in name:
             module_name, _, attr = name.partition(":")
+            # Like uvicorn or pytest, let a user's module in the working directory be found.
+            if os.getcwd() not in sys.path:
+                sys.path.append(os.getcwd())
             try:
                 module = importlib.import_module(module_name)
                 return getattr(module, attr)

@@ -8,6 +8,7 @@ accuracy of an architecture, never its test accuracy. All randomness comes from
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,8 +50,10 @@ class Searcher:
         """Report the outcome of an asked architecture; only its validation accuracy is passed on."""
         if arch not in self._pending:
             raise ValueError(f"tell() for an architecture that was not asked: {arch}")
-        self._pending.remove(arch)
         reward = float(result.val_accuracy if isinstance(result, Result) else result)
+        if not math.isfinite(reward):
+            raise ValueError(f"validation accuracy must be finite, got {reward} for {arch}")
+        self._pending.remove(arch)
         self.history.append((arch, reward))
         self._tell(arch, reward)
 
@@ -74,7 +77,7 @@ class Searcher:
             "rng": copy.deepcopy(self.rng.bit_generator.state),
             "history": [(a.ops, r) for a, r in self.history],
             "pending": [a.ops for a in self._pending],
-            "method": self._state_dict(),
+            "method": copy.deepcopy(self._state_dict()),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
