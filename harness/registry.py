@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from importlib import metadata
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from harness.errors import UnknownNameError
 

@@ -9,9 +9,9 @@ and the operations are indexed in NB201's own order (``OPS``).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -41,12 +41,12 @@ class Architecture:
         object.__setattr__(self, "ops", ops)
 
     @classmethod
-    def from_string(cls, text: str) -> "Architecture":
+    def from_string(cls, text: str) -> Architecture:
         """Parse NB201's string ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|``."""
         return parse_architecture(text)
 
     @classmethod
-    def from_index(cls, index: int) -> "Architecture":
+    def from_index(cls, index: int) -> Architecture:
         """The architecture numbered ``index`` (0..15624) in base-5 order, first edge most significant."""
         if not 0 <= int(index) < NUM_ARCHITECTURES:
             raise ArchitectureError(
@@ -78,7 +78,7 @@ class Architecture:
     def __repr__(self) -> str:
         return f"Architecture('{self.to_string()}')"
 
-    def with_op(self, edge: int, op: int) -> "Architecture":
+    def with_op(self, edge: int, op: int) -> Architecture:
         ops = list(self.ops)
         ops[edge] = op
         return Architecture(tuple(ops))
@@ -165,7 +165,7 @@ def is_output_disconnected(arch: Architecture) -> bool:
     Such cells pass no signal; NB201 networks built from them score chance accuracy (10%).
     """
     reached = {0}
-    for (src, dst), op in sorted(zip(EDGES, arch.ops), key=lambda item: item[0][1]):
+    for (src, dst), op in sorted(zip(EDGES, arch.ops, strict=True), key=lambda item: item[0][1]):
         if op != NONE and src in reached:
             reached.add(dst)
     return 3 not in reached
@@ -192,7 +192,7 @@ def _canonical_form_uncached(arch: Architecture) -> str:
     node_expressions = ["x"]
     for dst in (1, 2, 3):
         terms = []
-        for (src, edge_dst), op in zip(EDGES, arch.ops):
+        for (src, edge_dst), op in zip(EDGES, arch.ops, strict=True):
             if edge_dst != dst:
                 continue
             source = node_expressions[src]
@@ -214,7 +214,7 @@ def unique_architectures() -> tuple[Architecture, ...]:
     return tuple(seen.values())
 
 
-def as_architecture(value: "Architecture | str | Sequence[int]") -> Architecture:
+def as_architecture(value: Architecture | str | Sequence[int]) -> Architecture:
     """Accept an Architecture, an NB201 string or a sequence of 6 op indices."""
     if isinstance(value, Architecture):
         return value

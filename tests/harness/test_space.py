@@ -88,7 +88,7 @@ def test_mutation_changes_exactly_one_edge():
     arch = parse_architecture(BEST_NB201)
     for _ in range(200):
         child = mutate_architecture(arch, rng)
-        assert sum(a != b for a, b in zip(arch.ops, child.ops)) == 1
+        assert sum(a != b for a, b in zip(arch.ops, child.ops, strict=True)) == 1
     assert len(set(neighbours(arch))) == 24
 
 
