@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import UserError
+from harness.errors import RunFailed, UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=_positive_int, default=5000)
 
     sub.add_parser("list", help="list methods and benchmark specs")
+
+    from harness import cli_oneshot
+
+    cli_oneshot.add_parsers(sub, _positive_int, _non_negative_int)
     return parser
 
 
@@ -93,13 +97,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "surrogate": _cmd_surrogate,
             "ui": _cmd_ui,
             "list": _cmd_list,
-        }[args.command]
+        }.get(args.command)
+        if handler is None:
+            from harness import cli_oneshot
+
+            handler = cli_oneshot.HANDLERS[args.command]
         return handler(args)
     except UserError as exc:
         print(f"nas-harness: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("nas-harness: interrupted", file=sys.stderr)
+    except RunFailed as exc:
+        print(f"nas-harness: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        detail = f": {exc}" if str(exc) else ""
+        print(f"nas-harness: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -184,8 +196,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     get_searcher("random_search")
     print("methods:")
     for name in SEARCHERS.names():
-        cls = SEARCHERS.resolve(name)
-        kind = "tabular" if getattr(cls, "tabular", True) else "one-shot"
+        kind = "tabular" if SEARCHERS.attribute(name, "tabular", True) else "one-shot"
         print(f"  {name} ({kind})")
     print(f"benchmarks: {describe_specs()}")
     return 0

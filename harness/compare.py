@@ -43,13 +43,17 @@ class CompareOutcome:
 def default_methods() -> list[str]:
     """Every registered built-in that can run on a table."""
     get_searcher("random_search")  # imports the built-ins
-    return [name for name in SEARCHERS if getattr(SEARCHERS.resolve(name), "tabular", True)]
+    return [name for name in SEARCHERS if SEARCHERS.attribute(name, "tabular", True)]
 
 
 def validate_methods(methods: list[str]) -> list[str]:
+    get_searcher("random_search")  # imports the built-ins
     for name in methods:
-        cls = get_searcher(name)
-        if not getattr(cls, "tabular", True):
+        if name in SEARCHERS:
+            tabular = SEARCHERS.attribute(name, "tabular", True)
+        else:
+            tabular = getattr(get_searcher(name), "tabular", True)
+        if not tabular:
             raise UserError(f"method {name!r} needs a supernet and cannot run on a table")
     if len(set(methods)) != len(methods):
         raise UserError(f"a method is named twice in {methods}")

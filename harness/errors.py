@@ -15,3 +15,7 @@ class UnknownNameError(UserError):
 
 class DataFileError(UserError):
     """A benchmark or data file that is missing, unreadable or corrupt."""
+
+
+class RunFailed(RuntimeError):
+    """A run that could not go on (e.g. its loss diverged); printed as one line, exit code 1."""

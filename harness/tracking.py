@@ -176,8 +176,11 @@ class BaseTracker:
     def log_child_run(self, record: RunRecord, params: Mapping[str, Any] | None = None) -> None:
         """Log one finished run under the parent."""
 
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
-        """Log summary figures on the parent."""
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log figures on the parent (``step``: e.g. the epoch of a training run)."""
+
+    def resume_parent(self, run_id: str) -> None:
+        """Reopen an earlier parent run (a resumed training run logs into the same run)."""
 
     def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
         """Attach files or folders (report, plots) to the parent."""
@@ -355,15 +358,22 @@ class Tracker(BaseTracker):
             complete = len(record.rows) >= record.budget
             self._client.set_terminated(run_id, "FINISHED" if complete else "KILLED")
 
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         if not self._ensure_client() or self._parent_id is None:
             return
         with self._guard():
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            entries = [Metric(_param_key(k), float(v), now, 0) for k, v in metrics.items()]
+            entries = [Metric(_param_key(k), float(v), now, int(step)) for k, v in metrics.items()]
             self._log_batch(self._parent_id, {}, entries)
+
+    def resume_parent(self, run_id: str) -> None:
+        if not self._ensure_client():
+            return
+        with self._guard():
+            self._client.update_run(run_id, status="RUNNING")
+            self._parent_id = run_id
 
     def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
         if not self._ensure_client() or self._parent_id is None:

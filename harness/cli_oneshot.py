@@ -1,0 +1,239 @@
+"""The one-shot commands of ``nas-harness``: ``train`` (a supernet) and ``search`` (on a trained one)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UnknownNameError, UserError
+
+ONE_SHOT_METHODS = ("spos", "fairnas", "greedynas", "darts")
+
+
+def _hyperparameter(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. order=2), got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="cifar10", help="cifar10, fashion-mnist or digits (default cifar10)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="CIFAR-10: cifar-10-batches-py pickles, an ImageFolder tree (train/, test/) or its "
+                             "tarball; Fashion-MNIST: the four IDX files (default: Debian's location)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where decoded datasets are cached")
+    parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+
+
+def add_parsers(sub, positive_int, non_negative_int) -> None:
+    train = sub.add_parser("train", help="train a weight-sharing supernet with a one-shot method")
+    train.add_argument("--method", required=True, help=f"one of: {', '.join(ONE_SHOT_METHODS)}")
+    add_data_arguments(train)
+    train.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, snapshots)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--epochs", type=positive_int, default=100)
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--lr", type=float, default=0.025)
+    train.add_argument("--lr-min", type=float, default=0.001)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--grad-clip", type=float, default=5.0, help="gradient norm clip (0: none)")
+    train.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
+    train.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
+    train.add_argument("--no-bn-running-stats", action="store_true",
+                       help="cell BatchNorms keep no running statistics (always normalise by the batch)")
+    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
+    train.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap steps per epoch")
+    train.add_argument("--snapshot-every", type=non_negative_int, default=0,
+                       help="keep the weights every k epochs under snapshots/ (default: never)")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
+                       help="a method hyper-parameter, e.g. --hp order=2 for second-order DARTS")
+    train.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    train.add_argument("--no-mlflow", action="store_true")
+    train.add_argument("--no-progress", action="store_true")
+
+    rank = sub.add_parser("rank", help="score architectures with trained supernets; Kendall tau against ground truth")
+    rank.add_argument("--checkpoint", type=Path, nargs="+", required=True,
+                      help="one or more run folders / checkpoint files (all score the same architectures)")
+    which = rank.add_mutually_exclusive_group()
+    which.add_argument("--archs", type=positive_int, default=1000, help="a seeded sample of N (default 1000)")
+    which.add_argument("--all", action="store_true", help="all 15,625 architectures")
+    which.add_argument("--unique", action="store_true", help="the 6,466 non-isomorphic architectures")
+    rank.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample and the scoring images")
+    add_data_arguments(rank)
+    rank.add_argument("--ground-truth", type=Path, default=None,
+                      help="stand-alone results (CSV or JSON from 'nas-harness standalone'); default: the "
+                           "embedded CIFAR-10 table")
+    rank.add_argument("--calibration-images", type=non_negative_int, default=640,
+                      help="training images for BatchNorm recalibration per architecture (default 640)")
+    rank.add_argument("--eval-images", type=positive_int, default=1000,
+                      help="valid images each architecture is scored on (default 1000)")
+    rank.add_argument("--no-recalibrate", action="store_true", help="score with the supernet's own BN statistics")
+    rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
+    rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
+    rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
+    rank.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    rank.add_argument("--no-mlflow", action="store_true")
+    rank.add_argument("--no-progress", action="store_true")
+
+    search = sub.add_parser("search", help="search a trained supernet (its method's search stage or any searcher)")
+    search.add_argument("--checkpoint", type=Path, required=True, help="run folder or checkpoint file")
+    search.add_argument("--searcher", default=None,
+                        help="a black-box searcher to run on the supernet (default: the method's own search stage)")
+    search.add_argument("--budget", type=positive_int, default=None,
+                        help="supernet queries (default: the stage's own budget, e.g. 1,050 for SPOS evolution)")
+    search.add_argument("--seed", type=non_negative_int, default=0)
+    add_data_arguments(search)
+    search.add_argument("--calibration-images", type=non_negative_int, default=640)
+    search.add_argument("--eval-images", type=positive_int, default=1000)
+    search.add_argument("--threads", type=positive_int, default=None)
+    search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
+
+
+def make_method(name: str, seed: int, hyperparameters: dict[str, Any]):
+    from harness.searcher import get_searcher
+
+    if name not in ONE_SHOT_METHODS:
+        raise UnknownNameError(f"unknown one-shot method {name!r}; valid: {', '.join(ONE_SHOT_METHODS)}")
+    cls = get_searcher(name)
+    try:
+        return cls(seed=seed, **hyperparameters)
+    except TypeError as exc:
+        raise UserError(f"bad hyper-parameter for {name}: {exc}") from None
+    except ValueError as exc:
+        raise UserError(f"{name}: {exc}") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from harness.data import load_dataset
+    from harness.tracking import make_tracker
+    from harness.training import SupernetTrainer, TrainConfig
+
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_min=args.lr_min,
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, C=args.C, N=args.N,
+        bn_running_stats=not args.no_bn_running_stats, seed=args.seed, threads=args.threads,
+        steps_per_epoch=args.steps_per_epoch, snapshot_every=args.snapshot_every, device=args.device,
+    )
+    method = make_method(args.method, args.seed, dict(args.hp))
+    dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
+    tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-supernets")
+    trainer = SupernetTrainer(method, dataset, config, args.out, tracker=tracker, progress=not args.no_progress,
+                              method_kwargs=dict(args.hp))
+    outcome = trainer.train(resume=args.resume)
+    last = outcome.history[-1] if outcome.history else {}
+    print(json.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
+                      "train_loss": last.get("train_loss"), "images_per_second": last.get("images_per_second"),
+                      "checkpoint": str(outcome.checkpoint)}))
+    return 0
+
+
+def _cmd_rank(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.data import load_dataset
+    from harness.rank import ground_truth_for, rank_checkpoint, select_architectures
+    from harness.ranking import compare_table, format_metrics
+    from harness.scoring import ScoringConfig
+    from harness.tracking import make_tracker
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    mode = "all" if args.all else "unique" if args.unique else "sample"
+    archs = select_architectures(mode, args.archs, args.seed)
+    dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
+    truth_source = ground_truth_for(dataset, args.ground_truth)
+    truth = truth_source.lookup(archs)
+    scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
+                            recalibrate=not args.no_recalibrate and args.calibration_images > 0, seed=args.seed)
+    names = _run_names(args.checkpoint)
+    tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-ranking")
+    results = {}
+    for name, path in zip(names, args.checkpoint, strict=True):
+        out_dir = args.out / name if len(names) > 1 else args.out
+        meta = {"architectures_selected": mode, "sample_seed": args.seed, "ground_truth": truth_source.source,
+                "chance": truth_source.chance, "dataset": dataset.name}
+        metrics = rank_checkpoint(path, dataset, archs, truth, scoring, out_dir, meta,
+                                  progress=not args.no_progress, bootstrap=args.bootstrap)
+        results[name] = metrics
+        print(f"## {name} ({path})\n{format_metrics(metrics)}\n")
+        tracker.start_parent(f"rank-{name}", {"checkpoint": str(path), "archs": len(archs), "mode": mode,
+                                               "calibration_images": scoring.calibration_images,
+                                               "eval_images": scoring.eval_images})
+        tracker.log_metrics({f"{key}": value["value"] for key, value in metrics.items()})
+        tracker.log_artifacts([out_dir / "ranking.csv", out_dir / "ranking.json", out_dir / "ranking.png"])
+        tracker.end("FINISHED")
+    if len(names) > 1:
+        table = compare_table(results)
+        (args.out / "comparison.md").write_text(
+            f"# Supernets ranking the same {len(archs)} architectures ({mode}, seed {args.seed})\n\n"
+            f"Ground truth: {truth_source.source}.\n\n{table}\n")
+        print(table)
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.data import load_dataset
+    from harness.report import write_trajectories_csv
+    from harness.scoring import ScoringConfig
+    from harness.supernet_search import search_supernet, searcher_for
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
+    reference = None
+    if dataset.name == "cifar10":
+        from surrogates.analog_table import load_analog_benchmark
+
+        reference = load_analog_benchmark()
+    searcher = searcher_for(args.searcher, args.seed) if args.searcher else None
+    budget = args.budget
+    if budget is None:
+        budget = getattr(searcher, "budget", None) or 150
+        if searcher is None:
+            from harness.training import load_checkpoint
+
+            method = load_checkpoint(args.checkpoint)["method"]
+            budget = {"darts": 1}.get(method, 1050)
+    scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
+                            recalibrate=args.calibration_images > 0, seed=args.seed)
+    record, info = search_supernet(args.checkpoint, dataset, budget, scoring, searcher, reference)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_trajectories_csv([record], args.out / "trajectories.csv")
+    (args.out / "search.json").write_text(json.dumps({"method": record.method, "budget": budget, **info}, indent=1))
+    print(json.dumps({"method": record.method, "final_arch": info["final_arch"],
+                      "final_test_accuracy": info["final_test_accuracy"],
+                      "search_seconds": round(info["search_seconds"], 1)}))
+    return 0
+
+
+def _run_names(paths: list[Path]) -> list[str]:
+    """A distinct folder name per checkpoint (its run folder's name)."""
+    names = []
+    for path in paths:
+        base = path.name if path.is_dir() else path.parent.name or path.stem
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+HANDLERS = {"train": _cmd_train, "rank": _cmd_rank, "search": _cmd_search}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from harness.cli import main
+
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""``nas-harness rank``: how well trained supernets rank architectures against stand-alone accuracy.
+
+Every checkpoint scores the same architectures (a seeded sample, all 15,625, or the 6,466
+non-isomorphic ones) with inherited weights (``harness.scoring``); the ground truth is the
+embedded CIFAR-10 table's accuracy or a stand-alone results file. Results are written per
+checkpoint as they complete.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.data import Dataset
+from harness.errors import UserError
+from harness.scoring import ScoringConfig, SupernetScorer
+from harness.space import (
+    NUM_ARCHITECTURES,
+    Architecture,
+    all_architectures,
+    parse_architecture,
+    unique_architectures,
+)
+from harness.supernet import Supernet
+from harness.training import TrainConfig, load_checkpoint
+
+
+def select_architectures(mode: str, n: int, seed: int) -> list[Architecture]:
+    """'sample' (n distinct, seeded, sorted by index), 'all' (15,625) or 'unique' (6,466)."""
+    if mode == "all":
+        return list(all_architectures())
+    if mode == "unique":
+        return list(unique_architectures())
+    if not 1 <= n <= NUM_ARCHITECTURES:
+        raise UserError(f"--archs must be in 1..{NUM_ARCHITECTURES}, got {n}")
+    indices = np.sort(np.random.default_rng(seed).choice(NUM_ARCHITECTURES, size=n, replace=False))
+    return [Architecture.from_index(int(i)) for i in indices]
+
+
+def supernet_from_checkpoint(path: str | Path, dataset: Dataset) -> tuple[Supernet, dict[str, Any]]:
+    """The supernet a checkpoint (run folder, checkpoint.pt or snapshot) holds, and the checkpoint."""
+    payload = load_checkpoint(path)
+    if payload["dataset"] != dataset.name:
+        raise UserError(f"checkpoint {path} was trained on {payload['dataset']!r}, not {dataset.name!r}; "
+                        f"pass --dataset {payload['dataset']}")
+    config = TrainConfig.from_dict(payload["config"])
+    model = Supernet(C=config.C, N=config.N, num_classes=dataset.num_classes, in_channels=dataset.image_shape[0],
+                     affine=False, track_running_stats=config.bn_running_stats)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError:
+        raise UserError(f"checkpoint {path} does not fit a C={config.C}, N={config.N} supernet for "
+                        f"{dataset.name} (it was written by another configuration)") from None
+    return model.to(memory_format=torch.channels_last), payload
+
+
+@dataclass
+class GroundTruth:
+    """Stand-alone accuracy per architecture, and where it comes from."""
+
+    values: dict[Architecture, float]
+    source: str
+    chance: float
+
+    def lookup(self, archs: list[Architecture]) -> np.ndarray:
+        missing = [a for a in archs if a not in self.values]
+        if missing:
+            raise UserError(f"{self.source} has no accuracy for {len(missing)} of the {len(archs)} architectures "
+                            f"(e.g. {missing[0].to_string()}); rank only those it covers")
+        return np.array([self.values[a] for a in archs], dtype=float)
+
+
+def ground_truth_for(dataset: Dataset, path: Path | None) -> GroundTruth:
+    """The table's accuracy for CIFAR-10 or a stand-alone results file (required for other datasets)."""
+    chance = 100.0 / dataset.num_classes
+    if path is not None:
+        from harness.ranking import read_ground_truth
+
+        values = {parse_architecture(text): float(acc) for text, acc in read_ground_truth(path).items()}
+        return GroundTruth(values, f"stand-alone results {path}", chance)
+    if dataset.name != "cifar10":
+        raise UserError(f"there is no accuracy table for {dataset.name}; pass --ground-truth FILE "
+                        f"(a results file written by 'nas-harness standalone')")
+    from surrogates.analog_table import load_analog_benchmark
+
+    table = load_analog_benchmark()
+    values = {arch: float(table.test_accuracy[arch.index]) for arch in all_architectures()}
+    return GroundTruth(values, f"{table.name} ({table.report_metric})", chance)
+
+
+def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], truth: np.ndarray,
+                    scoring: ScoringConfig, out_dir: Path, meta: dict[str, Any], progress: bool = True,
+                    bootstrap: int = 1000) -> dict[str, Any]:
+    """Score ``archs`` with one checkpoint and write ``out_dir``/ranking.{csv,json,png}; returns the metrics."""
+    from harness.ranking import degenerate_mask, ranking_metrics, write_ranking
+
+    model, payload = supernet_from_checkpoint(path, dataset)
+    scorer = SupernetScorer(model, dataset, scoring)
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(archs), desc=f"rank {payload['method']}", unit="arch", file=sys.stderr, leave=False)
+    start = time.perf_counter()
+    try:
+        scores = scorer.score_many(archs, progress=(lambda _: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
+    metrics = ranking_metrics(scores[:, 0], truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
+    full_meta = {
+        **meta,
+        "checkpoint": str(path),
+        "method": payload["method"],
+        "epochs_trained": int(payload.get("epoch", 0)),
+        "train_config": payload["config"],
+        "architectures": len(archs),
+        "scoring": {"calibration_images": scoring.calibration_images, "eval_images": scoring.eval_images,
+                    "recalibrate_batchnorm": scoring.recalibrate, "seed": scoring.seed,
+                    "score": "accuracy (%) on the valid images"},
+        "scoring_seconds": seconds,
+        "seconds_per_architecture": seconds / max(len(archs), 1),
+        "degenerate_architectures": int(degenerate.sum()),
+        "supernet_loss": scores[:, 1].tolist(),
+    }
+    write_ranking(out_dir, [a.to_string() for a in archs], scores[:, 0], truth, metrics, full_meta)
+    return metrics

@@ -1,0 +1,180 @@
+"""The NB201 weight-sharing supernet: every edge of every cell holds all five ops.
+
+The macro skeleton is ``harness.network.CellNetwork`` (stem, three stages of ``N`` cells
+with ``C``, ``2C``, ``4C`` channels, residual reduction blocks, classifier), so a path
+through the supernet has exactly the layers of the stand-alone ``TinyNetwork`` of that
+architecture. Cell ops use BatchNorm without affine parameters, as NB201's search models
+do; ``track_running_stats`` is a flag (it changes NB201 results, AutoDL-Projects issue #70).
+
+Two forwards:
+
+- ``model(x, arch)`` (single path) runs only the op chosen on each edge, and only on the
+  edges that lie on a path from the cell input to its output (``harness.encodings.effective_ops``):
+  a dead branch cannot change the output, so skipping it changes neither the output nor a
+  gradient. ``none`` contributes nothing; a node with no live input is zero, and a cell with
+  no live path outputs zeros, as NB201's ``x * 0`` does.
+- ``model(x, weights=W)`` (mixed) with ``W`` of shape (6, 5), rows summing to 1 (DARTS):
+  node j is the sum over its in-edges of ``sum_o W[e, o] * op_o(node_i)``; ``none`` adds zero.
+
+``recalibrate_batchnorm`` resets the cell BatchNorm statistics and recomputes them for one
+architecture as an exact average over training batches (momentum ``None``), which is what
+every architecture gets before it is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.encodings import effective_ops
+from harness.network import CellNetwork, make_op
+from harness.space import EDGES, NONE, NUM_EDGES, NUM_OPS, Architecture, as_architecture
+
+#: For each target node 1..3, the (edge index, source node) pairs that feed it.
+_IN_EDGES: tuple[tuple[tuple[int, int], ...], ...] = tuple(
+    tuple((e, src) for e, (src, dst) in enumerate(EDGES) if dst == target) for target in (1, 2, 3)
+)
+
+
+@cache
+def live_ops(arch: Architecture) -> tuple[int, ...]:
+    """The ops of ``arch`` with every edge on no input-to-output path set to ``none``."""
+    return tuple(int(o) for o in effective_ops(np.array([arch.ops]))[0])
+
+
+class SupernetCell(nn.Module):
+    """One searchable cell: ``edges[e][o]`` is op ``o`` of edge ``EDGES[e]``."""
+
+    def __init__(self, channels: int, affine: bool = False, track_running_stats: bool = True) -> None:
+        super().__init__()
+        self.channels = channels
+        self.edges = nn.ModuleList(
+            nn.ModuleList(make_op(op, channels, affine, track_running_stats) for op in range(NUM_OPS))
+            for _ in range(NUM_EDGES)
+        )
+
+    def forward(self, x: torch.Tensor, ops: tuple[int, ...] | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        if weights is not None:
+            return self.forward_mixed(x, weights)
+        return self.forward_path(x, ops)
+
+    def forward_path(self, x: torch.Tensor, ops: tuple[int, ...]) -> torch.Tensor:
+        """Single path: ``ops`` must already be live (see ``live_ops``)."""
+        nodes: list[torch.Tensor | None] = [x, None, None, None]
+        for target, in_edges in enumerate(_IN_EDGES, start=1):
+            total = None
+            for e, src in in_edges:
+                if ops[e] == NONE or nodes[src] is None:
+                    continue
+                out = self.edges[e][ops[e]](nodes[src])
+                total = out if total is None else total + out
+            nodes[target] = total
+        return nodes[3] if nodes[3] is not None else x.mul(0.0)
+
+    def forward_mixed(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """DARTS' continuous relaxation with ``weights[e, o]`` on op ``o`` of edge ``e``."""
+        nodes = [x]
+        for in_edges in _IN_EDGES:
+            total = 0
+            for e, src in in_edges:
+                for o in range(NUM_OPS):
+                    if o != NONE:
+                        total = total + weights[e, o] * self.edges[e][o](nodes[src])
+            nodes.append(total)
+        return nodes[3]
+
+    def path_modules(self, ops: tuple[int, ...]) -> list[nn.Module]:
+        """The op modules a single-path forward of ``ops`` (live) runs."""
+        return [self.edges[e][o] for e, o in enumerate(ops) if o != NONE]
+
+
+class Supernet(CellNetwork):
+    """NB201 supernet (defaults C=16, N=5, CIFAR-10) with single-path and mixed forwards."""
+
+    def __init__(
+        self,
+        C: int = 16,
+        N: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        affine: bool = False,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            lambda channels: SupernetCell(channels, affine, track_running_stats),
+            C=C, N=N, num_classes=num_classes, in_channels=in_channels,
+        )
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+
+    @property
+    def config(self) -> dict:
+        """What a checkpoint must agree on to be loaded into this supernet."""
+        return {
+            "C": self.C, "N": self.N, "num_classes": self.num_classes,
+            "in_channels": self.stem[0].in_channels, "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+        }
+
+    def supernet_cells(self) -> list[SupernetCell]:
+        return [m for m in self.cells if isinstance(m, SupernetCell)]
+
+    def forward(self, x: torch.Tensor, arch: Architecture | str | tuple[int, ...] | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        if (arch is None) == (weights is None):
+            raise ValueError("give exactly one of arch (single path) or weights (mixed forward)")
+        ops = None if arch is None else live_ops(as_architecture(arch))
+        if weights is not None and tuple(weights.shape) != (NUM_EDGES, NUM_OPS):
+            raise ValueError(f"weights must have shape ({NUM_EDGES}, {NUM_OPS}), got {tuple(weights.shape)}")
+        feature = self.stem(x)
+        for cell in self.cells:
+            feature = cell(feature, ops, weights) if isinstance(cell, SupernetCell) else cell(feature)
+        out = self.global_pooling(self.lastact(feature))
+        return self.classifier(out.flatten(1))
+
+    def path_parameters(self, arch: Architecture | str) -> list[nn.Parameter]:
+        """The parameters a single-path forward of ``arch`` uses (shared skeleton included)."""
+        ops = live_ops(as_architecture(arch))
+        chosen = {id(p) for cell in self.supernet_cells() for m in cell.path_modules(ops) for p in m.parameters()}
+        cell_params = {id(p) for cell in self.supernet_cells() for p in cell.parameters()}
+        return [p for p in self.parameters() if id(p) in chosen or id(p) not in cell_params]
+
+
+def cell_batchnorms(model: Supernet) -> list[nn.BatchNorm2d]:
+    """The BatchNorm layers inside the searchable cells (the ones whose statistics depend on the path)."""
+    return [m for cell in model.supernet_cells() for m in cell.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: Supernet, arch: Architecture | str | None, batches: Iterable[torch.Tensor],
+                          weights: torch.Tensor | None = None) -> int:
+    """Recompute every BatchNorm's running statistics for one path from ``batches`` of images.
+
+    All BatchNorms that track statistics are reset and updated with ``momentum=None`` (an
+    exact running average over the batches), in train mode without gradients; the model
+    is returned to its previous mode and momenta. Returns the number of images used.
+    A supernet built with ``track_running_stats=False`` has nothing to recalibrate (it always
+    normalises by the batch); then only the skeleton's statistics are recomputed.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats]
+    saved = [(m, m.momentum) for m in norms]
+    was_training = model.training
+    seen = 0
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        for images in batches:
+            model(images, arch, weights)
+            seen += len(images)
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        model.train(was_training)
+    return seen
