@@ -55,6 +55,10 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     train.add_argument("--snapshot-every", type=non_negative_int, default=0,
                        help="keep the weights every k epochs under snapshots/ (default: never)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--monitor-every", type=non_negative_int, default=0,
+                       help="every k epochs, Kendall tau of the supernet on a fixed sample (CIFAR-10 table; "
+                            "default: never)")
+    train.add_argument("--monitor-archs", type=positive_int, default=200, help="sample size of the monitor")
     train.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
                        help="a method hyper-parameter, e.g. --hp order=2 for second-order DARTS")
     train.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
@@ -98,6 +102,31 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     search.add_argument("--threads", type=positive_int, default=None)
     search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
 
+    standalone = sub.add_parser("standalone", help="train architectures from scratch (NB201's protocol); "
+                                                   "their results are ground truth for 'rank'")
+    standalone.add_argument("archs", nargs="*", metavar="ARCH", help="NB201 architecture strings")
+    standalone.add_argument("--archs-file", type=Path, default=None,
+                            help="more architectures, one a line ('#' starts a comment)")
+    add_data_arguments(standalone)
+    standalone.add_argument("--epochs", type=positive_int, default=200, help="default 200")
+    standalone.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
+    standalone.add_argument("--lr", type=float, default=0.1, help="initial learning rate, cosine to 0 (default 0.1)")
+    standalone.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
+    standalone.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
+    standalone.add_argument("--seed", type=non_negative_int, default=0)
+    standalone.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
+    standalone.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap steps per epoch")
+    standalone.add_argument("--eval-every", type=non_negative_int, default=0,
+                            help="valid accuracy every k epochs in each run's history (default: only at the end)")
+    standalone.add_argument("--out", type=Path, default=Path("results/runs/standalone"),
+                            help="output folder: a run folder per architecture, named by its index")
+    standalone.add_argument("--results", type=Path, default=None,
+                            help="results CSV, appended as each architecture finishes; architectures already in "
+                                 "it are skipped (default OUT/standalone.csv)")
+    standalone.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
+    standalone.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    standalone.add_argument("--no-progress", action="store_true")
+
 
 def make_method(name: str, seed: int, hyperparameters: dict[str, Any]):
     from harness.searcher import get_searcher
@@ -127,8 +156,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     method = make_method(args.method, args.seed, dict(args.hp))
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
     tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-supernets")
+    monitor = None
+    if args.monitor_every:
+        from harness.monitor import RankingMonitor
+        from harness.rank import ground_truth_for, select_architectures
+
+        archs = select_architectures("sample", args.monitor_archs, seed=12345)
+        monitor = RankingMonitor(dataset, archs, ground_truth_for(dataset, None).lookup(archs), args.monitor_every)
     trainer = SupernetTrainer(method, dataset, config, args.out, tracker=tracker, progress=not args.no_progress,
-                              method_kwargs=dict(args.hp))
+                              method_kwargs=dict(args.hp), monitor=monitor)
     outcome = trainer.train(resume=args.resume)
     last = outcome.history[-1] if outcome.history else {}
     print(json.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
@@ -230,7 +266,44 @@ def _run_names(paths: list[Path]) -> list[str]:
     return names
 
 
-HANDLERS = {"train": _cmd_train, "rank": _cmd_rank, "search": _cmd_search}
+def _cmd_standalone(args: argparse.Namespace) -> int:
+    from harness.data import load_dataset
+    from harness.space import parse_architecture
+    from harness.standalone import (
+        StandaloneConfig,
+        append_result,
+        finished_architectures,
+        read_architectures,
+        run_dir_for,
+        train_standalone,
+    )
+
+    archs = [parse_architecture(text) for text in args.archs]
+    if args.archs_file is not None:
+        archs += read_architectures(args.archs_file)
+    archs = list(dict.fromkeys(archs))
+    if not archs:
+        raise UserError("no architectures to train; give ARCH strings or --archs-file")
+    config = StandaloneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, C=args.C, N=args.N,
+                              seed=args.seed, threads=args.threads, steps_per_epoch=args.steps_per_epoch,
+                              eval_every=args.eval_every, device=args.device)
+    results = args.results or args.out / "standalone.csv"
+    dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
+    finished = finished_architectures(results, dataset.name, config.epochs, config.seed)
+    pending = [arch for arch in archs if arch not in finished]
+    if len(pending) < len(archs):
+        print(f"{len(archs) - len(pending)} of {len(archs)} architectures already in {results}; skipped",
+              file=sys.stderr)
+    for arch in pending:
+        run_dir = run_dir_for(args.out, arch)
+        result = train_standalone(arch, dataset, config, run_dir, progress=not args.no_progress, resume=args.resume)
+        append_result(results, result)
+        print(json.dumps({key: result[key] for key in ("arch", "valid_accuracy", "test_accuracy", "seconds")}
+                         | {"run_dir": str(run_dir)}))
+    return 0
+
+
+HANDLERS = {"train": _cmd_train, "rank": _cmd_rank, "search": _cmd_search, "standalone": _cmd_standalone}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,11 +28,23 @@ from functools import cache
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from harness.encodings import effective_ops
 from harness.network import CellNetwork, make_op
-from harness.space import EDGES, NONE, NUM_EDGES, NUM_OPS, Architecture, as_architecture
+from harness.space import (
+    AVG_POOL,
+    CONV1X1,
+    CONV3X3,
+    EDGES,
+    NONE,
+    NUM_EDGES,
+    NUM_OPS,
+    SKIP,
+    Architecture,
+    as_architecture,
+)
 
 #: For each target node 1..3, the (edge index, source node) pairs that feed it.
 _IN_EDGES: tuple[tuple[tuple[int, int], ...], ...] = tuple(
@@ -46,8 +58,57 @@ def live_ops(arch: Architecture) -> tuple[int, ...]:
     return tuple(int(o) for o in effective_ops(np.array([arch.ops]))[0])
 
 
+class _AveragePool3x3(torch.autograd.Function):
+    """NB201's ``avg_pool_3x3`` (stride 1, padding 1, padding not counted), as a depthwise conv.
+
+    The 3x3 window sum is a depthwise convolution with a ones kernel; multiplying by the
+    inverse of each position's window size (9 inside, 6 on an edge, 4 in a corner) gives
+    ``nn.AvgPool2d(3, 1, 1, count_include_pad=False)`` up to float rounding. The window sum is
+    its own adjoint, so the backward is the same convolution applied to ``grad * inverse``.
+    oneDNN's depthwise kernel runs the pair about twice as fast as PyTorch's pooling kernels.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ones, inverse = _pool_constants(x.shape[1], x.shape[2], x.shape[3], x.dtype, x.device)
+        ctx.constants = ones, inverse
+        return F.conv2d(x, ones, padding=1, groups=x.shape[1]).mul_(inverse)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        ones, inverse = ctx.constants
+        return F.conv2d(grad * inverse, ones, padding=1, groups=grad.shape[1])
+
+
+@cache
+def _pool_constants(channels: int, height: int, width: int, dtype: torch.dtype,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ones kernel (channels, 1, 3, 3) and the (1, 1, H, W) inverse window sizes of a 3x3 pool."""
+    rows = torch.full((height,), 3.0, dtype=torch.float64)
+    cols = torch.full((width,), 3.0, dtype=torch.float64)
+    rows[[0, -1]] -= 1.0
+    cols[[0, -1]] -= 1.0
+    if height == 1:
+        rows[0] = 1.0
+    if width == 1:
+        cols[0] = 1.0
+    inverse = (1.0 / torch.outer(rows, cols)).to(dtype=dtype, device=device).view(1, 1, height, width)
+    return torch.ones(channels, 1, 3, 3, dtype=dtype, device=device), inverse
+
+
+def average_pool_3x3(x: torch.Tensor) -> torch.Tensor:
+    """``nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)(x)``, computed faster."""
+    return _AveragePool3x3.apply(x)
+
+
 class SupernetCell(nn.Module):
-    """One searchable cell: ``edges[e][o]`` is op ``o`` of edge ``EDGES[e]``."""
+    """One searchable cell: ``edges[e][o]`` is op ``o`` of edge ``EDGES[e]``.
+
+    The forwards do not call the edge modules one by one: a node's ReLU is computed once and
+    shared by every convolution that reads it, a node's 3x3 average pool likewise, and the
+    ReLUConvBN modules' conv and BatchNorm are called directly. Parameter names, and so state
+    dict keys, are those of the modules (``edges.{e}.{o}.op.1.weight``).
+    """
 
     def __init__(self, channels: int, affine: bool = False, track_running_stats: bool = True) -> None:
         super().__init__()
@@ -63,34 +124,78 @@ class SupernetCell(nn.Module):
             return self.forward_mixed(x, weights)
         return self.forward_path(x, ops)
 
+    def _conv_bn(self, edge: int, op: int, relu: torch.Tensor) -> torch.Tensor:
+        """BatchNorm(Conv(relu)) of ReLUConvBN op ``op`` on ``edge``, given the ReLU already applied."""
+        layers = self.edges[edge][op].op
+        return layers[2](layers[1](relu))
+
     def forward_path(self, x: torch.Tensor, ops: tuple[int, ...]) -> torch.Tensor:
         """Single path: ``ops`` must already be live (see ``live_ops``)."""
         nodes: list[torch.Tensor | None] = [x, None, None, None]
-        for target, in_edges in enumerate(_IN_EDGES, start=1):
+        relus: dict[int, torch.Tensor] = {}
+        pools: dict[int, torch.Tensor] = {}
+        for target, terms in enumerate(_path_plan(ops), start=1):
             total = None
-            for e, src in in_edges:
-                if ops[e] == NONE or nodes[src] is None:
-                    continue
-                out = self.edges[e][ops[e]](nodes[src])
-                total = out if total is None else total + out
+            owned = False  # whether ``total`` is a fresh tensor that may be added to in place
+            for e, src, op in terms:
+                h = nodes[src]
+                if op == SKIP:
+                    out = h
+                elif op == AVG_POOL:
+                    if src not in pools:
+                        pools[src] = average_pool_3x3(h)
+                    out = pools[src]
+                else:
+                    if src not in relus:
+                        relus[src] = F.relu(h)
+                    out = self._conv_bn(e, op, relus[src])
+                if total is None:
+                    total, owned = out, op not in (SKIP, AVG_POOL)
+                elif owned and total.dtype == out.dtype:
+                    total = total.add_(out)
+                else:
+                    total, owned = total + out, True
             nodes[target] = total
         return nodes[3] if nodes[3] is not None else x.mul(0.0)
 
     def forward_mixed(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """DARTS' continuous relaxation with ``weights[e, o]`` on op ``o`` of edge ``e``."""
         nodes = [x]
+        relus: dict[int, torch.Tensor] = {}
+        pools: dict[int, torch.Tensor] = {}
         for in_edges in _IN_EDGES:
             total = 0
             for e, src in in_edges:
-                for o in range(NUM_OPS):
-                    if o != NONE:
-                        total = total + weights[e, o] * self.edges[e][o](nodes[src])
+                h = nodes[src]
+                if src not in relus:
+                    relus[src], pools[src] = F.relu(h), average_pool_3x3(h)
+                for o in (SKIP, CONV1X1, CONV3X3, AVG_POOL):
+                    out = h if o == SKIP else pools[src] if o == AVG_POOL else self._conv_bn(e, o, relus[src])
+                    total = total + weights[e, o] * out
             nodes.append(total)
         return nodes[3]
 
     def path_modules(self, ops: tuple[int, ...]) -> list[nn.Module]:
         """The op modules a single-path forward of ``ops`` (live) runs."""
         return [self.edges[e][o] for e, o in enumerate(ops) if o != NONE]
+
+
+@cache
+def _path_plan(ops: tuple[int, ...]) -> tuple[tuple[tuple[int, int, int], ...], ...]:
+    """For nodes 1..3, the live (edge, source, op) terms to sum, a convolution first when there is one.
+
+    Starting a node's sum with a fresh convolution output lets the other terms be added to it
+    in place; a skip or pool output must not be overwritten (it is a node, or shared).
+    """
+    plan = []
+    reached = {0}
+    for target, in_edges in enumerate(_IN_EDGES, start=1):
+        terms = [(e, src, ops[e]) for e, src in in_edges if ops[e] != NONE and src in reached]
+        terms.sort(key=lambda term: term[2] not in (CONV1X1, CONV3X3))
+        if terms:
+            reached.add(target)
+        plan.append(tuple(terms))
+    return tuple(plan)
 
 
 class Supernet(CellNetwork):

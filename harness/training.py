@@ -97,6 +97,9 @@ class TrainConfig:
 
     #: Settings that change the supernet's shape; a checkpoint must agree on them.
     SHAPE_KEYS = ("C", "N", "bn_running_stats")
+    #: Settings that change the trajectory; resuming with other values would not continue the same run.
+    SCHEDULE_KEYS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "nesterov", "weight_decay", "grad_clip",
+                     "seed", "steps_per_epoch")
 
 
 # -- pieces ---------------------------------------------------------------------------------
@@ -165,13 +168,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def check_compatible(payload: dict[str, Any], method: str, config: TrainConfig, dataset: str,
-                     where: str) -> None:
-    """Refuse a checkpoint from another method, dataset or supernet shape, naming the mismatch."""
+                     where: str, keys: tuple[str, ...] = TrainConfig.SHAPE_KEYS) -> None:
+    """Refuse a checkpoint from another method, dataset or configuration (``keys``), naming the mismatch."""
     saved = TrainConfig.from_dict(payload["config"])
     differences = [f"method {payload['method']!r} vs {method!r}"] if payload["method"] != method else []
     if payload["dataset"] != dataset:
         differences.append(f"dataset {payload['dataset']!r} vs {dataset!r}")
-    for key in TrainConfig.SHAPE_KEYS:
+    for key in keys:
         if getattr(saved, key) != getattr(config, key):
             differences.append(f"{key} {getattr(saved, key)!r} vs {getattr(config, key)!r}")
     if differences:
@@ -267,10 +270,13 @@ class SupernetTrainer:
     """Trains ``method``'s supernet on ``dataset`` under ``config``, checkpointing into ``run_dir``."""
 
     def __init__(self, method: SupernetMethod, dataset: Dataset, config: TrainConfig, run_dir: str | os.PathLike,
-                 tracker: Any = None, progress: bool = True, method_kwargs: dict[str, Any] | None = None) -> None:
+                 tracker: Any = None, progress: bool = True, method_kwargs: dict[str, Any] | None = None,
+                 monitor: Any = None) -> None:
         self.method, self.dataset, self.config = method, dataset, config
         #: The keyword arguments the method was built with (besides the seed), so it can be rebuilt.
         self.method_kwargs = dict(method_kwargs or {})
+        #: Optional ``monitor(model, epoch, last=...) -> dict`` (``harness.monitor.RankingMonitor``).
+        self.monitor = monitor
         self.run_dir = Path(run_dir)
         self.tracker = tracker
         self.progress = progress
@@ -346,7 +352,8 @@ class SupernetTrainer:
         if not self.checkpoint_path.exists():
             return False
         payload = load_checkpoint(self.checkpoint_path)
-        check_compatible(payload, self.method.name, self.config, self.dataset.name, str(self.checkpoint_path))
+        check_compatible(payload, self.method.name, self.config, self.dataset.name, str(self.checkpoint_path),
+                         TrainConfig.SHAPE_KEYS + TrainConfig.SCHEDULE_KEYS)
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.method.load_state_dict(payload["method_state"])
@@ -456,6 +463,8 @@ class SupernetTrainer:
         extra = self.method.end_epoch(context, self.epoch)
         self.epoch += 1
         self.step_in_epoch = 0
+        if self.monitor is not None:
+            extra.update(self.monitor(self.model, self.epoch, last=self.epoch == cfg.epochs))
         row = {
             "epoch": self.epoch,
             "train_loss": self._epoch_loss[0] / max(self._epoch_loss[1], 1),
