@@ -45,6 +45,7 @@ from harness.training import (
     TrainingDiverged,
     _StopFlag,
     atomic_save,
+    check_common_settings,
     cosine_lr,
     epoch_generator,
     initialise_weights,
@@ -80,25 +81,12 @@ class StandaloneConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "C": self.C, "N": self.N}
-        for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
-        if not (self.lr > 0 and 0 <= self.lr_min <= self.lr):
-            raise UserError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={self.lr}, lr_min={self.lr_min}")
+        check_common_settings(self)
         if self.momentum < 0 or self.weight_decay < 0:
             raise UserError(f"momentum and weight_decay must be non-negative, got {self.momentum}, "
                             f"{self.weight_decay}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise UserError(f"steps_per_epoch must be positive, got {self.steps_per_epoch}")
-        if self.threads is not None and self.threads < 1:
-            raise UserError(f"threads must be positive, got {self.threads}")
         if self.eval_every < 0:
             raise UserError(f"eval_every must be non-negative, got {self.eval_every}")
-        if self.seed < 0:
-            raise UserError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UserError(f"unknown device {self.device!r}; accepted: auto, cpu, cuda")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StandaloneConfig:

@@ -77,18 +77,7 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "C": self.C, "N": self.N}
-        for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
-        if not (self.lr > 0 and 0 <= self.lr_min <= self.lr):
-            raise UserError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={self.lr}, lr_min={self.lr_min}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise UserError(f"steps_per_epoch must be positive, got {self.steps_per_epoch}")
-        if self.seed < 0:
-            raise UserError(f"seed must be a non-negative integer, got {self.seed}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise UserError(f"unknown device {self.device!r}; accepted: auto, cpu, cuda")
+        check_common_settings(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -103,6 +92,24 @@ class TrainConfig:
 
 
 # -- pieces ---------------------------------------------------------------------------------
+
+
+def check_common_settings(config: Any) -> None:
+    """The checks every training config shares (sizes, learning rates, step cap, seed, device)."""
+    positive = {"epochs": config.epochs, "batch_size": config.batch_size, "C": config.C, "N": config.N}
+    for name, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"{name} must be a positive integer, got {value!r}")
+    if not (config.lr > 0 and 0 <= config.lr_min <= config.lr):
+        raise UserError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={config.lr}, lr_min={config.lr_min}")
+    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
+        raise UserError(f"steps_per_epoch must be positive, got {config.steps_per_epoch}")
+    if config.threads is not None and config.threads < 1:
+        raise UserError(f"threads must be positive, got {config.threads}")
+    if config.seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {config.seed}")
+    if config.device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"unknown device {config.device!r}; accepted: auto, cpu, cuda")
 
 
 def initialise_weights(model: nn.Module, generator: torch.Generator) -> None:
