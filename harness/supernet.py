@@ -52,6 +52,10 @@ _IN_EDGES: tuple[tuple[tuple[int, int], ...], ...] = tuple(
 )
 
 
+#: Activation bytes of one stage-1 tensor an eval-mode forward aims for per chunk of images.
+_CHUNK_BYTES = 4 << 20
+
+
 @cache
 def live_ops(arch: Architecture) -> tuple[int, ...]:
     """The ops of ``arch`` with every edge on no input-to-output path set to ``none``."""
@@ -127,7 +131,11 @@ class SupernetCell(nn.Module):
     def _conv_bn(self, edge: int, op: int, relu: torch.Tensor) -> torch.Tensor:
         """BatchNorm(Conv(relu)) of ReLUConvBN op ``op`` on ``edge``, given the ReLU already applied."""
         layers = self.edges[edge][op].op
-        return layers[2](layers[1](relu))
+        conv, norm = layers[1], layers[2]
+        if norm.training or norm.running_mean is None or _hooked(conv) or _hooked(norm):
+            return norm(conv(relu))
+        weight, bias = _fold_batchnorm(conv, norm)
+        return F.conv2d(relu, weight, bias, conv.stride, conv.padding)
 
     def forward_path(self, x: torch.Tensor, ops: tuple[int, ...]) -> torch.Tensor:
         """Single path: ``ops`` must already be live (see ``live_ops``)."""
@@ -178,6 +186,24 @@ class SupernetCell(nn.Module):
     def path_modules(self, ops: tuple[int, ...]) -> list[nn.Module]:
         """The op modules a single-path forward of ``ops`` (live) runs."""
         return [self.edges[e][o] for e, o in enumerate(ops) if o != NONE]
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run a hook (then it must really be called)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks)
+
+
+def _fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of one convolution equal to ``norm(conv(x))`` with ``norm`` using its running statistics."""
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.affine:
+        scale = scale * norm.weight
+    bias = -norm.running_mean if conv.bias is None else conv.bias - norm.running_mean
+    bias = bias * scale
+    if norm.affine:
+        bias = bias + norm.bias
+    return conv.weight * scale.view(-1, 1, 1, 1), bias
 
 
 @cache
@@ -236,11 +262,28 @@ class Supernet(CellNetwork):
         ops = None if arch is None else live_ops(as_architecture(arch))
         if weights is not None and tuple(weights.shape) != (NUM_EDGES, NUM_OPS):
             raise ValueError(f"weights must have shape ({NUM_EDGES}, {NUM_OPS}), got {tuple(weights.shape)}")
+        chunk = self._batch_chunk(x)
+        if chunk < len(x):
+            return torch.cat([self._forward(part, ops, weights) for part in x.split(chunk)])
+        return self._forward(x, ops, weights)
+
+    def _forward(self, x: torch.Tensor, ops: tuple[int, ...] | None, weights: torch.Tensor | None) -> torch.Tensor:
         feature = self.stem(x)
         for cell in self.cells:
             feature = cell(feature, ops, weights) if isinstance(cell, SupernetCell) else cell(feature)
         out = self.global_pooling(self.lastact(feature))
         return self.classifier(out.flatten(1))
+
+    def _batch_chunk(self, x: torch.Tensor) -> int:
+        """How many images to run at a time: all, unless every BatchNorm uses running statistics.
+
+        In eval mode with tracked statistics each image's logits depend on that image only,
+        so a large batch can run in chunks whose activations stay in cache (about 1.6x faster
+        for batches of 250 CIFAR images on one core). With batch statistics it cannot.
+        """
+        if self.training or not self.track_running_stats or x.dim() != 4:
+            return len(x)
+        return max(1, _CHUNK_BYTES // (self.C * x.shape[2] * x.shape[3] * x.element_size()))
 
     def path_parameters(self, arch: Architecture | str) -> list[nn.Parameter]:
         """The parameters a single-path forward of ``arch`` uses (shared skeleton included)."""
