@@ -1,0 +1,548 @@
+"""Supernet training and scoring speed on this CPU, side by side with NB201's own supernet.
+
+Training: one SGD step (Nesterov momentum 0.9, weight decay 5e-4, cross-entropy) on a batch
+of 64 random 32x32 images through one uniformly sampled path of the C=16, N=5 supernet, with
+``affine=False, track_running_stats=False`` cell BatchNorms (the configuration of
+AutoDL-Projects' RANDOM-NAS script). Every variant of ours replays the same sequence of
+architectures; NB201's ``TinyNetworkRANDOM`` (``xautodl``, when installed) samples its own
+with ``random_genotype(True)`` and computes every edge, as its authors' code does. Variants
+run one after another in this process, all with the same thread count, and the whole round
+is repeated (``--repeats``) to show the noise; environment variants (OpenMP, malloc, thread
+count) run in a subprocess each.
+
+The ablation rows rebuild the optimisations in ``harness.supernet`` one at a time on top of
+the straightforward forward (each edge module called on its own, ``nn.AvgPool2d``); the row
+``harness`` is the shipped code itself.
+
+Scoring: forward-only images/s of an eval-mode supernet (``track_running_stats=True``,
+batches of 250 as ``harness.scoring`` uses) and of BatchNorm recalibration, and from them the
+time to score 1,000 architectures with 640 calibration and 1,000 evaluation images each.
+
+FLOP rate: the multiply-adds of each sampled path's forward (``harness.network.count_flops``
+of the stand-alone network of its live ops: convolutions and the classifier, as NB201 counts),
+x3 for forward and backward, x2 FLOPs per multiply-add, against the CPU's peak: cores x clock
+x FP32 FLOPs per cycle. The clock and FLOPs/cycle are measured with a small C probe (a
+dependent add chain; twelve independent AVX-512 FMA chains) when a C compiler is found.
+
+Writes results/bench/supernet_speed.json and .md. Run: .venv/bin/python bench/bench_supernet_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.network import TinyNetwork, count_flops  # noqa: E402
+from harness.space import (  # noqa: E402
+    AVG_POOL,
+    CONV1X1,
+    CONV3X3,
+    NONE,
+    OPS,
+    SKIP,
+    Architecture,
+    sample_architecture,
+)
+from harness.supernet import _IN_EDGES, Supernet, average_pool_3x3, live_ops, recalibrate_batchnorm  # noqa: E402
+
+OUT = ROOT / "results" / "bench"
+C, N, BATCH, IMAGE = 16, 5, 64, 32
+CALIBRATION_IMAGES, EVAL_IMAGES, SCORING_BATCH, SCORED_ARCHS = 640, 1000, 250, 1000
+CHANNELS_LAST = torch.channels_last
+
+#: Training variants run in this process: (description, options).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "reference_nchw": ("straightforward forward (each edge module on its own), NCHW, fp32", dict(forward="plain")),
+    "reference_channels_last": ("the same, channels-last", dict(forward="plain", channels_last=True)),
+    "pool_as_dwconv": ("+ avg_pool_3x3 as a depthwise ones-kernel conv x inverse counts",
+                       dict(forward="pool", channels_last=True)),
+    "shared_relu_pool": ("+ one ReLU and one pool per node, shared by its out-edges",
+                         dict(forward="shared", channels_last=True)),
+    "harness": ("+ in-place node sums: the shipped harness.supernet code, channels-last fp32",
+                dict(channels_last=True)),
+    "harness_nchw": ("the shipped code, NCHW fp32", dict()),
+    "harness_compiled_conv_bn": ("shipped code with each conv+BN a torch.compile'd function",
+                                 dict(forward="compiled", channels_last=True)),
+    "harness_bf16": ("shipped code under torch.autocast('cpu', bfloat16), channels-last",
+                     dict(channels_last=True, bf16=True)),
+    "xautodl_nchw": ("NB201's TinyNetworkRANDOM (xautodl), as its authors run it: NCHW fp32", dict(xautodl=True)),
+    "xautodl_channels_last": ("TinyNetworkRANDOM, channels-last fp32", dict(xautodl=True, channels_last=True)),
+}
+#: Variants of the shipped code that need a fresh process: (description, environment, options).
+PROCESS_VARIANTS: dict[str, tuple[str, dict[str, str], dict]] = {
+    "harness_mallopt": ("glibc malloc keeps freed blocks (mallopt mmap/trim thresholds 256 MiB/1 GiB)", {},
+                        dict(mallopt=True)),
+    "harness_omp_passive": ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, {}),
+    "harness_omp_active": ("OMP_WAIT_POLICY=ACTIVE", {"OMP_WAIT_POLICY": "ACTIVE"}, {}),
+    "harness_omp_bind": ("OMP_PROC_BIND=close OMP_PLACES=cores", {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"},
+                         {}),
+    "harness_1_thread": ("one thread (torch.set_num_threads(1))", {}, dict(threads=1)),
+}
+
+
+# -- the ablation forwards -------------------------------------------------------------
+
+@cache
+def _compiled_conv_bn(kernel: int) -> Callable:
+    def conv_bn(relu: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(F.conv2d(relu, weight, bias, padding=kernel // 2), None, None, training=True)
+    return torch.compile(conv_bn, dynamic=False)
+
+
+def ablation_forward_path(pool: bool, shared: bool, in_place: bool, compiled: bool = False) -> Callable:
+    """A ``SupernetCell.forward_path`` with some of the shipped optimisations switched on."""
+
+    def forward_path(cell, x: torch.Tensor, ops: tuple[int, ...]) -> torch.Tensor:
+        nodes: list[torch.Tensor | None] = [x, None, None, None]
+        relus: dict[int, torch.Tensor] = {}
+        pools: dict[int, torch.Tensor] = {}
+        for target, in_edges in enumerate(_IN_EDGES, start=1):
+            terms = [(e, src, ops[e]) for e, src in in_edges if ops[e] != NONE and nodes[src] is not None]
+            if in_place:
+                terms.sort(key=lambda term: term[2] not in (CONV1X1, CONV3X3))
+            total, owned = None, False
+            for e, src, op in terms:
+                h = nodes[src]
+                if op == SKIP:
+                    out = h
+                elif op == AVG_POOL:
+                    if not pool:
+                        out = cell.edges[e][op](h)
+                    elif shared:
+                        out = pools[src] = pools[src] if src in pools else average_pool_3x3(h)
+                    else:
+                        out = average_pool_3x3(h)
+                elif shared:
+                    relu = relus[src] = relus[src] if src in relus else F.relu(h)
+                    conv, norm = cell.edges[e][op].op[1], cell.edges[e][op].op[2]
+                    if compiled:
+                        out = _compiled_conv_bn(conv.kernel_size[0])(relu, conv.weight, conv.bias)
+                    else:
+                        out = norm(conv(relu))
+                else:
+                    out = cell.edges[e][op](h)
+                if total is None:
+                    total, owned = out, op not in (SKIP, AVG_POOL)
+                elif in_place and owned:
+                    total = total.add_(out)
+                else:
+                    total, owned = total + out, True
+            nodes[target] = total
+        return nodes[3] if nodes[3] is not None else x.mul(0.0)
+
+    return forward_path
+
+
+FORWARDS = {
+    "plain": dict(pool=False, shared=False, in_place=False),
+    "pool": dict(pool=True, shared=False, in_place=False),
+    "shared": dict(pool=True, shared=True, in_place=False),
+    "compiled": dict(pool=True, shared=True, in_place=True, compiled=True),
+}
+
+
+def build_supernet(forward: str | None, track_running_stats: bool, channels_last: bool, seed: int = 0) -> Supernet:
+    """The supernet; with ``forward`` its cells use that ablation forward and it never splits batches."""
+    torch.manual_seed(seed)
+    model = Supernet(C=C, N=N, affine=False, track_running_stats=track_running_stats)
+    if forward is not None:
+        path = ablation_forward_path(**FORWARDS[forward])
+        for cell in model.supernet_cells():
+            cell.forward_path = types.MethodType(path, cell)
+        model._batch_chunk = lambda x: len(x)
+    if channels_last:
+        model = model.to(memory_format=CHANNELS_LAST)
+    return model
+
+
+def build_xautodl(channels_last: bool, seed: int = 0):
+    from xautodl.models.cell_searchs.search_model_random import TinyNetworkRANDOM
+
+    torch.manual_seed(seed)
+    model = TinyNetworkRANDOM(C, N, 4, 10, list(OPS), False, False)
+    return model.to(memory_format=CHANNELS_LAST) if channels_last else model
+
+
+# -- timing ----------------------------------------------------------------------------
+
+def sgd(model: torch.nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+
+def batch(channels_last: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(BATCH, 3, IMAGE, IMAGE, generator=generator)
+    y = torch.randint(0, 10, (BATCH,), generator=generator)
+    return (x.contiguous(memory_format=CHANNELS_LAST) if channels_last else x), y
+
+
+def architectures(count: int, seed: int = 0) -> list[Architecture]:
+    rng = np.random.default_rng(seed)
+    return [sample_architecture(rng) for _ in range(count)]
+
+
+@cache
+def path_macs(ops: tuple[int, ...]) -> int:
+    """Multiply-adds per image of one forward of the path (NB201's counting)."""
+    return count_flops(TinyNetwork(Architecture(ops), C=C, N=N, affine=False, track_running_stats=False),
+                       (1, 3, IMAGE, IMAGE))
+
+
+def time_training(options: dict, archs: list[Architecture], warmup: int) -> dict:
+    """Images/s of ``len(archs) - warmup`` timed steps after ``warmup`` untimed ones."""
+    channels_last = options.get("channels_last", False)
+    x, y = batch(channels_last)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if options.get("bf16") else contextlib.nullcontext
+    if options.get("xautodl"):
+        model = build_xautodl(channels_last)
+        random.seed(0)
+
+        def forward(_arch):
+            model.random_genotype(True)
+            return model(x)[1]
+    else:
+        model = build_supernet(options.get("forward"), False, channels_last)
+
+        def forward(arch):
+            return model(x, arch)
+    optimizer = sgd(model)
+    model.train()
+
+    def step(arch) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            loss = F.cross_entropy(forward(arch), y)
+        loss.backward()
+        optimizer.step()
+
+    start = time.perf_counter()
+    for arch in archs[:warmup]:
+        step(arch)
+    warmup_seconds = time.perf_counter() - start
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    for arch in archs[warmup:]:
+        step(arch)
+    seconds = time.perf_counter() - start
+    steps = len(archs) - warmup
+    result = {"images_per_second": steps * BATCH / seconds, "steps": steps, "seconds": seconds,
+              "warmup_seconds": warmup_seconds, "load_average": [load_before, os.getloadavg()[0]]}
+    if not options.get("xautodl"):
+        macs = sum(path_macs(live_ops(a)) for a in archs[warmup:])
+        result["gflop_per_second"] = 6 * BATCH * macs / seconds / 1e9
+    return result
+
+
+def time_scoring(forward: str | None, archs: list[Architecture]) -> dict:
+    """Eval and recalibration images/s at the scorer's batch size, and the 1,000-architecture estimate."""
+    model = build_supernet(forward, True, True)
+    generator = torch.Generator().manual_seed(1)
+    calibration = [torch.randn(min(SCORING_BATCH, CALIBRATION_IMAGES - i), 3, IMAGE, IMAGE, generator=generator)
+                   .contiguous(memory_format=CHANNELS_LAST) for i in range(0, CALIBRATION_IMAGES, SCORING_BATCH)]
+    evaluation = [torch.randn(SCORING_BATCH, 3, IMAGE, IMAGE, generator=generator)
+                  .contiguous(memory_format=CHANNELS_LAST) for _ in range(EVAL_IMAGES // SCORING_BATCH)]
+    recalibrate_batchnorm(model, archs[0], calibration[:1])
+    model.eval()
+    with torch.inference_mode():
+        model(evaluation[0], archs[0])
+    recal_seconds = eval_seconds = 0.0
+    for arch in archs:
+        start = time.perf_counter()
+        with torch.inference_mode(False):
+            recalibrate_batchnorm(model, arch, calibration)
+        middle = time.perf_counter()
+        with torch.inference_mode():
+            for images in evaluation:
+                model(images, arch)
+        end = time.perf_counter()
+        recal_seconds += middle - start
+        eval_seconds += end - middle
+    per_arch = (recal_seconds + eval_seconds) / len(archs)
+    return {"architectures": len(archs),
+            "recalibration_images_per_second": len(archs) * CALIBRATION_IMAGES / recal_seconds,
+            "eval_images_per_second": len(archs) * EVAL_IMAGES / eval_seconds,
+            "seconds_per_architecture": per_arch,
+            f"minutes_for_{SCORED_ARCHS}_architectures": per_arch * SCORED_ARCHS / 60}
+
+
+def time_whole_model_compile(archs: list[Architecture]) -> dict:
+    """Seconds torch.compile takes for a whole single-path model, first and per new architecture."""
+    model = build_supernet(None, False, True)
+    x, y = batch(True)
+    compiled = torch.compile(model, dynamic=False)
+    seconds = []
+    for arch in archs:
+        start = time.perf_counter()
+        F.cross_entropy(compiled(x, arch), y).backward()
+        seconds.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    F.cross_entropy(compiled(x, archs[-1]), y).backward()
+    return {"first_architecture_seconds": seconds[0], "next_architectures_seconds": seconds[1:],
+            "repeat_architecture_seconds": time.perf_counter() - start}
+
+
+# -- the machine -----------------------------------------------------------------------
+
+PROBE_C = r"""
+#include <stdio.h>
+#include <time.h>
+#include <immintrin.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(void) {
+    long n = 500000000L, x = 0;
+    double t = now();
+    for (long i = 0; i < n; i++) __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+    double ghz = 4.0 * n / (now() - t) / 1e9;
+    __m512 a0 = _mm512_set1_ps(0.f), a1 = _mm512_set1_ps(1.f), a2 = _mm512_set1_ps(2.f), a3 = _mm512_set1_ps(3.f),
+           a4 = _mm512_set1_ps(4.f), a5 = _mm512_set1_ps(5.f), a6 = _mm512_set1_ps(6.f), a7 = _mm512_set1_ps(7.f),
+           a8 = _mm512_set1_ps(8.f), a9 = _mm512_set1_ps(9.f), a10 = _mm512_set1_ps(10.f), a11 = _mm512_set1_ps(11.f);
+    __m512 b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
+    long m = 50000000L;
+    t = now();
+    for (long i = 0; i < m; i++) {
+        a0 = _mm512_fmadd_ps(a0, b, c); a1 = _mm512_fmadd_ps(a1, b, c); a2 = _mm512_fmadd_ps(a2, b, c);
+        a3 = _mm512_fmadd_ps(a3, b, c); a4 = _mm512_fmadd_ps(a4, b, c); a5 = _mm512_fmadd_ps(a5, b, c);
+        a6 = _mm512_fmadd_ps(a6, b, c); a7 = _mm512_fmadd_ps(a7, b, c); a8 = _mm512_fmadd_ps(a8, b, c);
+        a9 = _mm512_fmadd_ps(a9, b, c); a10 = _mm512_fmadd_ps(a10, b, c); a11 = _mm512_fmadd_ps(a11, b, c);
+    }
+    double gflops = m * 12.0 * 32 / (now() - t) / 1e9;
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+               _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
+               _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
+    printf("%f %f %ld %f\n", ghz, gflops, x, _mm512_reduce_add_ps(s));
+    return 0;
+}
+"""
+
+
+def probe_core() -> dict | None:
+    """Measured clock (GHz) and FP32 AVX-512 FMA GFLOP/s of one core, or None without a compiler."""
+    with tempfile.TemporaryDirectory() as folder:
+        source, binary = Path(folder) / "probe.c", Path(folder) / "probe"
+        source.write_text(PROBE_C)
+        try:
+            subprocess.run(["cc", "-O3", "-mavx512f", "-o", str(binary), str(source)], check=True,
+                           capture_output=True, timeout=60)
+            runs = [subprocess.run([str(binary)], check=True, capture_output=True, text=True, timeout=60).stdout.split()
+                    for _ in range(3)]
+        except (OSError, subprocess.SubprocessError):
+            return None
+    ghz, gflops = max(float(r[0]) for r in runs), max(float(r[1]) for r in runs)
+    return {"clock_ghz": ghz, "fma_gflops_one_core": gflops, "flops_per_cycle": gflops / ghz}
+
+
+def machine(threads: int) -> dict:
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+
+    def field(name: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith(name)), "")
+
+    flags = set(field("flags").split())
+    probe = probe_core()
+    nominal_ghz = float(field("cpu MHz") or 0) / 1e3
+    family = field("cpu family")
+    # FP32 FLOPs per cycle per core from two AVX-512 FMA pipes of 16 lanes: 64 on Zen 5 (family 26)
+    # and on Intel server cores; Zen 4 (family 25) splits each 512-bit FMA in two: 32.
+    assumed_per_cycle = 32 if field("vendor_id") == "AuthenticAMD" and family == "25" else 64
+    clock = probe["clock_ghz"] if probe else nominal_ghz
+    cores = os.cpu_count() or 1
+    gemm = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+        torch.mm(a, b)
+        start = time.perf_counter()
+        for _ in range(10):
+            torch.mm(a, b)
+        gemm[str(dtype).removeprefix("torch.")] = 10 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
+    return {
+        "cpu": field("model name"), "vendor": field("vendor_id"), "family": family, "model": field("model"),
+        "cores": cores, "threads_used": threads, "nominal_clock_ghz": nominal_ghz,
+        "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_tile" in flags,
+        "probe": probe, "assumed_fp32_flops_per_cycle": assumed_per_cycle,
+        "peak_fp32_gflops": cores * clock * assumed_per_cycle,
+        "peak_fp32_gflops_at_nominal_clock": cores * nominal_ghz * assumed_per_cycle,
+        "mkl_gemm_2048_gflops": gemm,
+        "torch": torch.__version__, "python": platform.python_version(),
+    }
+
+
+# -- running ---------------------------------------------------------------------------
+
+def set_mallopt() -> None:
+    """Keep freed blocks in the heap: large tensors then stop costing fresh page faults every step."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+
+
+def worker(name: str, steps: int, warmup: int) -> None:
+    """Time one process variant and print its result as JSON (run by ``main`` in a subprocess)."""
+    _, _, options = PROCESS_VARIANTS[name]
+    if options.get("mallopt"):
+        set_mallopt()
+    torch.set_num_threads(options.get("threads", int(os.environ["BENCH_THREADS"])))
+    result = time_training(dict(channels_last=True), architectures(warmup + steps), warmup)
+    print(json.dumps(result))
+
+
+def run_process_variant(name: str, steps: int, warmup: int, threads: int) -> dict:
+    _, env, _ = PROCESS_VARIANTS[name]
+    out = subprocess.run([sys.executable, __file__, "--worker", name, "--steps", str(steps), "--warmup", str(warmup)],
+                         env={**os.environ, **env, "BENCH_THREADS": str(threads)}, check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summarise(runs: list[dict]) -> dict:
+    rates = [r["images_per_second"] for r in runs]
+    out = {"images_per_second": rates, "mean_images_per_second": float(np.mean(rates))}
+    if "gflop_per_second" in runs[0]:
+        out["mean_gflop_per_second"] = float(np.mean([r["gflop_per_second"] for r in runs]))
+    out["load_average"] = [r["load_average"] for r in runs]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per variant and repeat")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", default=",".join([*VARIANTS, *PROCESS_VARIANTS]))
+    parser.add_argument("--scoring-archs", type=int, default=10, help="architectures timed for scoring (0: skip)")
+    parser.add_argument("--compile-archs", type=int, default=3, help="paths timed for whole-model compile (0: skip)")
+    parser.add_argument("--out", type=Path, default=OUT / "supernet_speed.json")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.steps, args.warmup)
+        return
+
+    torch.set_num_threads(args.threads)
+    names = [n for n in args.variants.split(",") if n]
+    if any(VARIANTS.get(n, ("", {}))[1].get("xautodl") for n in names):
+        try:
+            import xautodl  # noqa: F401
+        except ImportError:
+            print("xautodl is not installed (pip install --no-deps xautodl): its rows are skipped")
+            names = [n for n in names if not VARIANTS.get(n, ("", {}))[1].get("xautodl")]
+    archs = architectures(args.warmup + args.steps)
+    for arch in archs[args.warmup:]:
+        path_macs(live_ops(arch))
+    report = {"settings": {"C": C, "N": N, "batch": BATCH, "image": IMAGE, "steps": args.steps,
+                           "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads,
+                           "optimizer": "SGD lr 0.025 nesterov momentum 0.9 weight decay 5e-4",
+                           "cell_batchnorm": "affine=False, track_running_stats=False"},
+              "machine": machine(args.threads),
+              "mean_path_macs": float(np.mean([path_macs(live_ops(a)) for a in archs[args.warmup:]]))}
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for repeat in range(args.repeats):
+        for name in names:
+            if name in VARIANTS:
+                result = time_training(VARIANTS[name][1], archs, args.warmup)
+            else:
+                result = run_process_variant(name, args.steps, args.warmup, args.threads)
+            runs[name].append(result)
+            print(f"repeat {repeat + 1} {name:28s} {result['images_per_second']:7.1f} images/s "
+                  f"(load {result['load_average'][0]:.2f})", flush=True)
+    variants = {}
+    for name in names:
+        description = VARIANTS[name][0] if name in VARIANTS else PROCESS_VARIANTS[name][0]
+        variants[name] = {"description": description, **summarise(runs[name])}
+    if "xautodl_nchw" in variants:
+        baseline = variants["xautodl_nchw"]["mean_images_per_second"]
+        for entry in variants.values():
+            entry["ratio_to_xautodl_nchw"] = entry["mean_images_per_second"] / baseline
+    for entry in variants.values():
+        if "mean_gflop_per_second" in entry:
+            entry["fraction_of_peak"] = entry["mean_gflop_per_second"] / report["machine"]["peak_fp32_gflops"]
+    report["training"] = variants
+    if "harness_compiled_conv_bn" in runs:
+        report["harness_compiled_conv_bn_warmup_seconds"] = [
+            r["warmup_seconds"] for r in runs.get("harness_compiled_conv_bn", [])]
+    if args.scoring_archs:
+        scoring_archs = architectures(args.scoring_archs, seed=1)
+        report["scoring"] = {"reference": time_scoring("plain", scoring_archs),
+                             "harness": time_scoring(None, scoring_archs)}
+        print("scoring", json.dumps(report["scoring"], indent=1), flush=True)
+    if args.compile_archs:
+        report["whole_model_compile"] = time_whole_model_compile(architectures(args.compile_archs, seed=2))
+        print("whole-model compile", report["whole_model_compile"], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    m, s = report["machine"], report["settings"]
+    probe = m["probe"]
+    lines = [
+        "# Supernet speed on this CPU",
+        "",
+        f"{m['cpu']} (family {m['family']}), {m['cores']} cores, {s['threads']} threads, torch {m['torch']}. "
+        f"C={s['C']}, N={s['N']}, batch {s['batch']}, {s['image']}x{s['image']}, one uniformly sampled path per "
+        f"step, {s['optimizer']}, cell BN {s['cell_batchnorm']}. {s['steps']} timed steps per variant after "
+        f"{s['warmup']} warm-up steps, {s['repeats']} rounds. Written by `bench/bench_supernet_speed.py`.",
+        "",
+        "| variant | images/s per round | mean | vs xautodl | GFLOP/s | of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, v in report["training"].items():
+        rounds = ", ".join(f"{r:.0f}" for r in v["images_per_second"])
+        ratio = f"{v['ratio_to_xautodl_nchw']:.2f}x" if "ratio_to_xautodl_nchw" in v else ""
+        flops = f"{v['mean_gflop_per_second']:.0f}" if "mean_gflop_per_second" in v else ""
+        peak = f"{100 * v['fraction_of_peak']:.0f}%" if "fraction_of_peak" in v else ""
+        lines.append(f"| `{name}`: {v['description']} | {rounds} | {v['mean_images_per_second']:.0f} | {ratio} | "
+                     f"{flops} | {peak} |")
+    clock = (f"measured {probe['clock_ghz']:.2f} GHz (dependent-add chain), {probe['flops_per_cycle']:.1f} FP32 "
+             f"FLOP/cycle measured with AVX-512 FMAs" if probe else f"nominal {m['nominal_clock_ghz']:.2f} GHz")
+    lines += [
+        "",
+        f"Peak: {m['cores']} cores x {clock.split(' GHz')[0].split()[-1]} GHz x "
+        f"{m['assumed_fp32_flops_per_cycle']} FP32 FLOP/cycle (two 512-bit FMA pipes) = "
+        f"{m['peak_fp32_gflops']:.0f} GFLOP/s ({clock}; at the nominal {m['nominal_clock_ghz']:.2f} GHz it would "
+        f"be {m['peak_fp32_gflops_at_nominal_clock']:.0f}). MKL 2048x2048 GEMM reaches "
+        f"{m['mkl_gemm_2048_gflops']['float32']:.0f} GFLOP/s fp32, {m['mkl_gemm_2048_gflops']['bfloat16']:.0f} "
+        "bf16. Path FLOPs: NB201's count of the live path's forward (mean "
+        f"{report['mean_path_macs'] / 1e6:.1f} M multiply-adds per image) x3 (forward, backward) x2.",
+    ]
+    if "scoring" in report:
+        lines += ["", "Scoring (eval-mode forward under inference_mode and BN recalibration, batches of 250, "
+                  "channels-last, 640 calibration + 1,000 evaluation images per architecture):", "",
+                  "| forward | recalibration images/s | eval images/s | s per architecture | minutes for 1,000 |",
+                  "|---|---|---|---|---|"]
+        for name, r in report["scoring"].items():
+            lines.append(f"| {name} | {r['recalibration_images_per_second']:.0f} | {r['eval_images_per_second']:.0f}"
+                         f" | {r['seconds_per_architecture']:.2f} | {r['minutes_for_1000_architectures']:.1f} |")
+    if "whole_model_compile" in report:
+        c = report["whole_model_compile"]
+        nxt = ", ".join(f"{t:.0f}" for t in c["next_architectures_seconds"])
+        lines += ["", f"Whole-model torch.compile of a single path: {c['first_architecture_seconds']:.0f} s for the "
+                  f"first architecture, {nxt} s for each next one (it recompiles per architecture), "
+                  f"{c['repeat_architecture_seconds']:.2f} s for a repeat step."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
