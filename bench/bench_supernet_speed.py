@@ -89,14 +89,16 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "xautodl_channels_last": ("TinyNetworkRANDOM, channels-last fp32", dict(xautodl=True, channels_last=True)),
 }
 #: Variants of the shipped code that need a fresh process: (description, environment, options).
+#: ``with_xautodl`` also times TinyNetworkRANDOM in that process, for a ratio under the same settings.
 PROCESS_VARIANTS: dict[str, tuple[str, dict[str, str], dict]] = {
-    "harness_mallopt": ("glibc malloc keeps freed blocks (mallopt mmap/trim thresholds 256 MiB/1 GiB)", {},
-                        dict(mallopt=True)),
-    "harness_omp_passive": ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, {}),
-    "harness_omp_active": ("OMP_WAIT_POLICY=ACTIVE", {"OMP_WAIT_POLICY": "ACTIVE"}, {}),
-    "harness_omp_bind": ("OMP_PROC_BIND=close OMP_PLACES=cores", {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"},
-                         {}),
-    "harness_1_thread": ("one thread (torch.set_num_threads(1))", {}, dict(threads=1)),
+    "harness_mallopt": ("shipped code, glibc malloc keeping freed blocks (mallopt: mmap threshold 256 MiB, "
+                        "trim threshold 1 GiB), channels-last fp32", {}, dict(mallopt=True, with_xautodl=True)),
+    "harness_mallopt_bf16": ("the same under bfloat16 autocast", {}, dict(mallopt=True, bf16=True)),
+    "harness_omp_passive": ("shipped code, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, {}),
+    "harness_omp_active": ("shipped code, OMP_WAIT_POLICY=ACTIVE", {"OMP_WAIT_POLICY": "ACTIVE"}, {}),
+    "harness_omp_bind": ("shipped code, OMP_PROC_BIND=close OMP_PLACES=cores",
+                         {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}, {}),
+    "harness_1_thread": ("shipped code, one thread (torch.set_num_threads(1))", {}, dict(threads=1)),
 }
 
 
@@ -401,7 +403,10 @@ def worker(name: str, steps: int, warmup: int) -> None:
     if options.get("mallopt"):
         set_mallopt()
     torch.set_num_threads(options.get("threads", int(os.environ["BENCH_THREADS"])))
-    result = time_training(dict(channels_last=True), architectures(warmup + steps), warmup)
+    result = time_training(dict(channels_last=True, bf16=options.get("bf16", False)), architectures(warmup + steps),
+                           warmup)
+    if options.get("with_xautodl"):
+        result["xautodl_nchw"] = time_training(VARIANTS["xautodl_nchw"][1], architectures(warmup + steps), warmup)
     print(json.dumps(result))
 
 
@@ -463,8 +468,10 @@ def main() -> None:
             else:
                 result = run_process_variant(name, args.steps, args.warmup, args.threads)
             runs[name].append(result)
+            extra = (f", xautodl in that process {result['xautodl_nchw']['images_per_second']:.1f}"
+                     if "xautodl_nchw" in result else "")
             print(f"repeat {repeat + 1} {name:28s} {result['images_per_second']:7.1f} images/s "
-                  f"(load {result['load_average'][0]:.2f})", flush=True)
+                  f"(load {result['load_average'][0]:.2f}){extra}", flush=True)
     variants = {}
     for name in names:
         description = VARIANTS[name][0] if name in VARIANTS else PROCESS_VARIANTS[name][0]
@@ -473,6 +480,12 @@ def main() -> None:
         baseline = variants["xautodl_nchw"]["mean_images_per_second"]
         for entry in variants.values():
             entry["ratio_to_xautodl_nchw"] = entry["mean_images_per_second"] / baseline
+    for name in names:
+        if any("xautodl_nchw" in r for r in runs[name]):
+            theirs = summarise([r["xautodl_nchw"] for r in runs[name]])
+            variants[name]["xautodl_nchw_same_process"] = theirs
+            variants[name]["ratio_to_xautodl_nchw_same_process"] = (variants[name]["mean_images_per_second"]
+                                                                    / theirs["mean_images_per_second"])
     for entry in variants.values():
         if "mean_gflop_per_second" in entry:
             entry["fraction_of_peak"] = entry["mean_gflop_per_second"] / report["machine"]["peak_fp32_gflops"]
@@ -511,21 +524,28 @@ def markdown(report: dict) -> str:
     for name, v in report["training"].items():
         rounds = ", ".join(f"{r:.0f}" for r in v["images_per_second"])
         ratio = f"{v['ratio_to_xautodl_nchw']:.2f}x" if "ratio_to_xautodl_nchw" in v else ""
+        if "ratio_to_xautodl_nchw_same_process" in v:
+            ratio += (f" ({v['ratio_to_xautodl_nchw_same_process']:.2f}x vs xautodl in that process: "
+                      f"{v['xautodl_nchw_same_process']['mean_images_per_second']:.0f} images/s)")
         flops = f"{v['mean_gflop_per_second']:.0f}" if "mean_gflop_per_second" in v else ""
         peak = f"{100 * v['fraction_of_peak']:.0f}%" if "fraction_of_peak" in v else ""
         lines.append(f"| `{name}`: {v['description']} | {rounds} | {v['mean_images_per_second']:.0f} | {ratio} | "
                      f"{flops} | {peak} |")
-    clock = (f"measured {probe['clock_ghz']:.2f} GHz (dependent-add chain), {probe['flops_per_cycle']:.1f} FP32 "
-             f"FLOP/cycle measured with AVX-512 FMAs" if probe else f"nominal {m['nominal_clock_ghz']:.2f} GHz")
+    if probe:
+        clock_ghz = probe["clock_ghz"]
+        how = (f"clock measured with a dependent-add chain; the AVX-512 FMA probe gives "
+               f"{probe['flops_per_cycle']:.1f} FP32 FLOP/cycle on one core")
+    else:
+        clock_ghz, how = m["nominal_clock_ghz"], "nominal clock from /proc/cpuinfo"
     lines += [
         "",
-        f"Peak: {m['cores']} cores x {clock.split(' GHz')[0].split()[-1]} GHz x "
-        f"{m['assumed_fp32_flops_per_cycle']} FP32 FLOP/cycle (two 512-bit FMA pipes) = "
-        f"{m['peak_fp32_gflops']:.0f} GFLOP/s ({clock}; at the nominal {m['nominal_clock_ghz']:.2f} GHz it would "
-        f"be {m['peak_fp32_gflops_at_nominal_clock']:.0f}). MKL 2048x2048 GEMM reaches "
-        f"{m['mkl_gemm_2048_gflops']['float32']:.0f} GFLOP/s fp32, {m['mkl_gemm_2048_gflops']['bfloat16']:.0f} "
-        "bf16. Path FLOPs: NB201's count of the live path's forward (mean "
-        f"{report['mean_path_macs'] / 1e6:.1f} M multiply-adds per image) x3 (forward, backward) x2.",
+        f"Peak: {m['cores']} cores x {clock_ghz:.2f} GHz x {m['assumed_fp32_flops_per_cycle']} FP32 FLOP/cycle "
+        f"(two 512-bit FMA pipes x 16 lanes x 2) = {m['peak_fp32_gflops']:.0f} GFLOP/s ({how}; at the nominal "
+        f"{m['nominal_clock_ghz']:.2f} GHz it would be {m['peak_fp32_gflops_at_nominal_clock']:.0f}). For scale, "
+        f"a 2048x2048 torch.mm reaches {m['mkl_gemm_2048_gflops']['float32']:.0f} GFLOP/s in fp32 and "
+        f"{m['mkl_gemm_2048_gflops']['bfloat16']:.0f} in bf16. Path FLOPs: NB201's count of the live path's "
+        f"forward (mean {report['mean_path_macs'] / 1e6:.1f} M multiply-adds per image) x3 (forward, backward) "
+        "x2; avg-pool, BatchNorm and the rest count nothing, as in NB201.",
     ]
     if "scoring" in report:
         lines += ["", "Scoring (eval-mode forward under inference_mode and BN recalibration, batches of 250, "

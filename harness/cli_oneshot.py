@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
+import functools
 import sys
 from pathlib import Path
 from typing import Any
 
+from harness import jsonsafe
 from harness.errors import UnknownNameError, UserError
+from harness.interrupts import interruptible
 
 ONE_SHOT_METHODS = ("spos", "fairnas", "greedynas", "darts")
 
@@ -34,7 +36,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub, positive_int, non_negative_int) -> None:
-    train = sub.add_parser("train", help="train a weight-sharing supernet with a one-shot method")
+    train = sub.add_parser("train", help="train a weight-sharing supernet with a one-shot method",
+                           epilog="Ctrl-C or SIGTERM (kill PID, or kill -INT PID, also for a 'nohup ... &' job) "
+                                  "saves a checkpoint at the next step and exits with status 130; continue the "
+                                  "run with the same command and --resume.")
     train.add_argument("--method", required=True, help=f"one of: {', '.join(ONE_SHOT_METHODS)}")
     add_data_arguments(train)
     train.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, snapshots)")
@@ -82,6 +87,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     rank.add_argument("--eval-images", type=positive_int, default=1000,
                       help="valid images each architecture is scored on (default 1000)")
     rank.add_argument("--no-recalibrate", action="store_true", help="score with the supernet's own BN statistics")
+    rank.add_argument("--score", choices=("loss", "accuracy"), default="loss",
+                      help="what ranks the architectures: the negative valid cross-entropy (default) or the valid "
+                           "accuracy; both are written")
     rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
     rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
@@ -167,9 +175,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                               method_kwargs=dict(args.hp), monitor=monitor)
     outcome = trainer.train(resume=args.resume)
     last = outcome.history[-1] if outcome.history else {}
-    print(json.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
-                      "train_loss": last.get("train_loss"), "images_per_second": last.get("images_per_second"),
-                      "checkpoint": str(outcome.checkpoint)}))
+    print(jsonsafe.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
+                          "train_loss": last.get("train_loss"), "images_per_second": last.get("images_per_second"),
+                          "checkpoint": str(outcome.checkpoint)}))
     return 0
 
 
@@ -190,7 +198,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     truth_source = ground_truth_for(dataset, args.ground_truth)
     truth = truth_source.lookup(archs)
     scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
-                            recalibrate=not args.no_recalibrate and args.calibration_images > 0, seed=args.seed)
+                            recalibrate=not args.no_recalibrate and args.calibration_images > 0, seed=args.seed,
+                            score=args.score)
     names = _run_names(args.checkpoint)
     tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-ranking")
     results = {}
@@ -204,7 +213,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         print(f"## {name} ({path})\n{format_metrics(metrics)}\n")
         tracker.start_parent(f"rank-{name}", {"checkpoint": str(path), "archs": len(archs), "mode": mode,
                                                "calibration_images": scoring.calibration_images,
-                                               "eval_images": scoring.eval_images})
+                                               "eval_images": scoring.eval_images, "score": scoring.score})
         tracker.log_metrics({f"{key}": value["value"] for key, value in metrics.items()})
         tracker.log_artifacts([out_dir / "ranking.csv", out_dir / "ranking.json", out_dir / "ranking.png"])
         tracker.end("FINISHED")
@@ -247,10 +256,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     record, info = search_supernet(args.checkpoint, dataset, budget, scoring, searcher, reference)
     args.out.mkdir(parents=True, exist_ok=True)
     write_trajectories_csv([record], args.out / "trajectories.csv")
-    (args.out / "search.json").write_text(json.dumps({"method": record.method, "budget": budget, **info}, indent=1))
-    print(json.dumps({"method": record.method, "final_arch": info["final_arch"],
-                      "final_test_accuracy": info["final_test_accuracy"],
-                      "search_seconds": round(info["search_seconds"], 1)}))
+    (args.out / "search.json").write_text(
+        jsonsafe.dumps({"method": record.method, "budget": budget, **info}, indent=1) + "\n")
+    print(jsonsafe.dumps({"method": record.method, "final_arch": info["final_arch"],
+                          "final_test_accuracy": info["final_test_accuracy"],
+                          "search_seconds": round(info["search_seconds"], 1)}))
     return 0
 
 
@@ -298,12 +308,29 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
         run_dir = run_dir_for(args.out, arch)
         result = train_standalone(arch, dataset, config, run_dir, progress=not args.no_progress, resume=args.resume)
         append_result(results, result)
-        print(json.dumps({key: result[key] for key in ("arch", "valid_accuracy", "test_accuracy", "seconds")}
-                         | {"run_dir": str(run_dir)}))
+        print(jsonsafe.dumps({key: result[key] for key in ("arch", "valid_accuracy", "test_accuracy", "seconds")}
+                             | {"run_dir": str(run_dir)}))
     return 0
 
 
-HANDLERS = {"train": _cmd_train, "rank": _cmd_rank, "search": _cmd_search, "standalone": _cmd_standalone}
+def _stoppable(command, note: str = ""):
+    """``command`` with SIGINT and SIGTERM raising KeyboardInterrupt (exit 130), even in a ``nohup ... &`` job.
+
+    The training loops replace these handlers with their own while they run: a signal then
+    ends the run at the next step, with a checkpoint and a line saying how to resume.
+    """
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with interruptible(note):
+            return command(args)
+
+    return run
+
+
+_RESUME_NOTE = "; continue with the same command and --resume (from the last checkpoint, if any)"
+HANDLERS = {"train": _stoppable(_cmd_train, _RESUME_NOTE), "rank": _stoppable(_cmd_rank),
+            "search": _stoppable(_cmd_search), "standalone": _stoppable(_cmd_standalone, _RESUME_NOTE)}
 
 
 if __name__ == "__main__":  # pragma: no cover

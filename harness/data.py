@@ -50,7 +50,7 @@ import tarfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from harness.errors import DataFileError, UnknownNameError, UserError
+from harness.filelock import locked
 
 DATASETS = ("cifar10", "fashion-mnist", "digits")
 ALIASES = {"cifar-10": "cifar10", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
@@ -683,24 +684,6 @@ def _read_cache(npz: Path, sidecar: Path, fingerprint: str, verify: bool) -> tup
     return arrays, "ok"
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` where the platform and the file system allow one."""
-    try:
-        import fcntl
-
-        handle = open(path, "a")
-    except (ImportError, OSError):
-        yield
-        return
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:
-            pass
-        yield
-
-
 def _load_or_build(source: Source, cache_root: Path, workers: int | None, verify: bool) -> dict[str, np.ndarray]:
     fingerprint = source.fingerprint()
     npz, sidecar = cache_paths(source, cache_root)
@@ -712,7 +695,7 @@ def _load_or_build(source: Source, cache_root: Path, workers: int | None, verify
         writable = True
     except OSError:
         writable = False
-    with _locked(npz.with_suffix(".lock")) if writable else nullcontext():
+    with locked(npz.with_suffix(".lock")) if writable else nullcontext():
         arrays, reason = _read_cache(npz, sidecar, fingerprint, verify)  # another process may have built it
         if arrays is not None:
             return arrays

@@ -116,7 +116,8 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
             bar.close()
     seconds = time.perf_counter() - start
     degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
-    metrics = ranking_metrics(scores[:, 0], truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
+    ranked_by = scoring.ranking_score(scores)
+    metrics = ranking_metrics(ranked_by, truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
     full_meta = {
         **meta,
         "checkpoint": str(path),
@@ -126,11 +127,12 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
         "architectures": len(archs),
         "scoring": {"calibration_images": scoring.calibration_images, "eval_images": scoring.eval_images,
                     "recalibrate_batchnorm": scoring.recalibrate, "seed": scoring.seed,
-                    "score": "accuracy (%) on the valid images"},
+                    "score": scoring.score, "score_meaning": ScoringConfig.SCORES[scoring.score]},
         "scoring_seconds": seconds,
         "seconds_per_architecture": seconds / max(len(archs), 1),
         "degenerate_architectures": int(degenerate.sum()),
+        "supernet_accuracy": scores[:, 0].tolist(),
         "supernet_loss": scores[:, 1].tolist(),
     }
-    write_ranking(out_dir, [a.to_string() for a in archs], scores[:, 0], truth, metrics, full_meta)
+    write_ranking(out_dir, [a.to_string() for a in archs], ranked_by, truth, metrics, full_meta)
     return metrics

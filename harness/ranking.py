@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import stats
+from harness import jsonsafe, stats
 from harness.errors import DataFileError
-from harness.report import _jsonable
 from harness.stats import _percentile_interval
 
 #: Metric names in report order; kendall_tau_nondegenerate only when a degenerate mask is given.
@@ -339,7 +338,7 @@ def write_ranking(out_dir: Path, archs: list[str], score: np.ndarray, truth: np.
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = _ranking_csv(archs, score, truth)
-    document = json.dumps(_jsonable({"meta": meta, "metrics": metrics}), indent=2) + "\n"
+    document = jsonsafe.dumps({"meta": meta, "metrics": metrics}, indent=2) + "\n"
     return [
         _replace_atomic(out_dir / "ranking.csv", lambda tmp: tmp.write_text(table, encoding="utf-8")),
         _replace_atomic(out_dir / "ranking.json", lambda tmp: tmp.write_text(document, encoding="utf-8")),

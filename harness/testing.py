@@ -9,6 +9,8 @@ raises ``AssertionError`` with a message that says which rule broke and how. The
 ``synthetic_benchmark()``, a deterministic problem over the real NB201 space whose
 optimum is known, so the checks need no data file and take seconds. The project runs
 every registered searcher through ``CHECKS`` (``tests/methods/test_contract.py``).
+``weights`` / ``assert_same_weights`` compare trained supernets (same seed, exact resume);
+``strict_json`` parses a command's JSON output as a strict parser would.
 """
 
 from __future__ import annotations
@@ -151,6 +153,33 @@ def _continue(searcher: Searcher, pending: Architecture, budget: int) -> list[in
     """Tell the pending architecture, then run ``budget`` more queries; asked indices."""
     searcher.tell(pending, synthetic_benchmark().query(pending))
     return [arch.index for arch in drive(searcher, budget)]
+
+
+# -- comparing outputs -------------------------------------------------------------------
+
+
+def weights(model: Any) -> dict[str, Any]:
+    """A copy of the state dict of ``model`` (or of a trainer's ``.model``), to compare once training goes on."""
+    model = getattr(model, "model", model)
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def assert_same_weights(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two state dicts (``weights``) hold bitwise-equal tensors under the same names (exact resume, same seed)."""
+    import torch  # lazily: the searcher checks need no torch
+
+    assert a.keys() == b.keys(), f"different entries: {sorted(a.keys() ^ b.keys())}"
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def strict_json(text: str) -> Any:
+    """``json.loads`` that refuses NaN and Infinity, which Python writes by default but JSON does not allow."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not valid JSON (write null for an undefined figure)")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 # -- the checks ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness.filelock import locked
 from harness.run import RunRecord
 
 logger = logging.getLogger("nas_harness.tracking")
@@ -280,7 +281,10 @@ class Tracker(BaseTracker):
             return True
         with self._guard():
             self._check_sqlite_store()
-            with _quiet_startup():
+            db = sqlite_path(self.uri)
+            # Two processes creating the same new sqlite store race on its schema migration
+            # ("duplicate column name"): the first to take the lock creates it.
+            with _quiet_startup(), locked(db.with_name(db.name + ".lock")) if db is not None else contextlib.nullcontext():
                 from mlflow import MlflowClient
 
                 client = MlflowClient(tracking_uri=self.uri)

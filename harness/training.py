@@ -13,20 +13,27 @@ same weights, and a checkpoint (model, optimiser, method state, position in the 
 resumes to exactly the result of an uninterrupted run.
 
 Checkpoints (``RUN_DIR/checkpoint.pt``) are written atomically after every epoch and when
-the run is interrupted (Ctrl-C / SIGTERM, at the next step boundary); they hold only
-tensors and plain Python values and are loaded with ``torch.load(weights_only=True)``. A
-loss that is not finite stops the run with a ``TrainingDiverged`` error and leaves the last
-good checkpoint in place. Every finished epoch is appended to ``RUN_DIR/history.jsonl``.
+the run is interrupted; they hold only tensors and plain Python values and are loaded with
+``torch.load(weights_only=True)``. A loss that is not finite stops the run with a
+``TrainingDiverged`` error and leaves the last good checkpoint in place. Every finished
+epoch is appended to ``RUN_DIR/history.jsonl`` (strict JSON: an undefined figure is null);
+an epoch that reports a ``derived_arch`` (DARTS) also gets ``derived_table_accuracy``, its
+accuracy in the CIFAR-10 table (null on other datasets, which have no table).
+
+Interruption: SIGINT (Ctrl-C) or SIGTERM, from the moment ``train`` is called and however
+the process was started (a ``nohup ... &`` job inherits SIGINT as ignored; the handlers are
+installed explicitly), stops the run at the next step boundary with a checkpoint and raises
+``KeyboardInterrupt`` saying how to resume. A stop requested during the ranking monitor
+abandons that check at once (the epoch's row then has no monitor figures). A second signal
+stops at once, keeping the last checkpoint written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import resource
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -38,8 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness import jsonsafe
 from harness.data import Dataset
 from harness.errors import DataFileError, RunFailed, UserError
+from harness.interrupts import signal_name, stop_signals_to
 from harness.oneshot import StepContext, SupernetMethod
 from harness.supernet import Supernet
 
@@ -189,6 +198,17 @@ def check_compatible(payload: dict[str, Any], method: str, config: TrainConfig, 
                         f"(checkpoint vs this run)")
 
 
+def table_accuracy(arch: str, dataset: str) -> float | None:
+    """The CIFAR-10 table's accuracy of ``arch`` (an NB201 string), as ``nas-harness rank`` uses it; None for
+    another dataset, which has no table."""
+    if dataset != "cifar10":
+        return None
+    from harness.space import parse_architecture
+    from surrogates.analog_table import load_analog_benchmark
+
+    return float(load_analog_benchmark().test_accuracy[parse_architecture(arch).index])
+
+
 def build_supernet(config: TrainConfig, dataset: Dataset) -> Supernet:
     channels = dataset.image_shape[0]
     return Supernet(C=config.C, N=config.N, num_classes=dataset.num_classes, in_channels=channels,
@@ -209,31 +229,44 @@ class TrainOutcome:
         return self.run_dir / CHECKPOINT_NAME
 
 
+class _Abandon(KeyboardInterrupt):
+    """A stop requested during work that is dropped rather than finished (the ranking monitor)."""
+
+
 class _StopFlag:
-    """Turns SIGINT / SIGTERM into a flag checked between steps (the step in flight completes)."""
+    """Turns SIGINT / SIGTERM into a flag checked between steps (the step in flight completes).
+
+    Inside ``abandonable()`` a request raises ``_Abandon`` at once instead, for long work that can
+    be dropped. A second request always raises ``KeyboardInterrupt`` at once.
+    """
 
     def __init__(self) -> None:
         self.raised: int | None = None
+        self._abandonable = False
+
+    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+        if self.raised is not None:
+            raise KeyboardInterrupt(f"stopped at once by a second {signal_name(signum)}; "
+                                    f"the last checkpoint written is kept (continue with --resume)")
+        self.raised = signum
+        if self._abandonable:
+            self._abandonable = False
+            raise _Abandon
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_StopFlag]:
-        previous = {}
-
-        def handler(signum, frame):  # noqa: ARG001
-            if self.raised is not None:  # a second Ctrl-C stops at once
-                raise KeyboardInterrupt
-            self.raised = signum
-
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: no signal handling
-            pass
-        try:
+        with stop_signals_to(self._handle):
             yield self
+
+    @contextlib.contextmanager
+    def abandonable(self) -> Iterator[None]:
+        self._abandonable = True
+        try:
+            if self.raised is not None:
+                raise _Abandon
+            yield
         finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+            self._abandonable = False
 
 
 class _ValidStream:
@@ -384,7 +417,7 @@ class SupernetTrainer:
     def _append_history(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         with open(self.run_dir / HISTORY_NAME, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+            handle.write(jsonsafe.dumps(row) + "\n")
 
     # -- the loop -----------------------------------------------------------------------
     def train(self, resume: bool = False) -> TrainOutcome:
@@ -397,24 +430,26 @@ class SupernetTrainer:
         self._resume_valid_used = 0
         if self.checkpoint_path.exists() and not resume:
             raise UserError(f"{self.checkpoint_path} exists; pass --resume to continue it or choose another --out")
-        if resume:
-            self.resume()
-        total_steps = self.config.epochs * self.steps_per_epoch
-        self._start_tracking()
         stop = _StopFlag()
-        status = "FAILED"
-        try:
-            with stop.installed():
+        with stop.installed():  # before the resume and tracking start, so no request is lost
+            if resume:
+                self.resume()
+            total_steps = self.config.epochs * self.steps_per_epoch
+            self._start_tracking()
+            status = "FAILED"
+            try:
                 while self.epoch < self.config.epochs:
                     if not self._run_epoch(total_steps, stop):
                         self.save_checkpoint()
                         status = "KILLED"
+                        where = f"after {self.epoch} of {self.config.epochs} epochs" + (
+                            f" and {self.step_in_epoch} steps" if self.step_in_epoch else "")
                         raise KeyboardInterrupt(
-                            f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; "
-                            f"checkpoint saved at {self.checkpoint_path}; continue with --resume")
-            status = "FINISHED"
-        finally:
-            self._end_tracking(status)
+                            f"{signal_name(stop.raised)}: interrupted {where}; checkpoint saved at "
+                            f"{self.checkpoint_path}; continue with the same command and --resume")
+                status = "FINISHED"
+            finally:
+                self._end_tracking(status)
         return TrainOutcome(self.run_dir, self.epoch, self.history)
 
     def _run_epoch(self, total_steps: int, stop: _StopFlag) -> bool:
@@ -468,10 +503,16 @@ class SupernetTrainer:
         context = StepContext(self.model, self.optimizer, self.valid, lr, cfg.grad_clip, self._autocast,
                               progress=(self.epoch + 1) / self.config.epochs)
         extra = self.method.end_epoch(context, self.epoch)
+        if "derived_arch" in extra:
+            extra["derived_table_accuracy"] = table_accuracy(extra["derived_arch"], self.dataset.name)
         self.epoch += 1
         self.step_in_epoch = 0
+        finished = True
         if self.monitor is not None:
-            extra.update(self.monitor(self.model, self.epoch, last=self.epoch == cfg.epochs))
+            try:
+                extra.update(self._run_monitor(stop))
+            except _Abandon:
+                finished = False
         row = {
             "epoch": self.epoch,
             "train_loss": self._epoch_loss[0] / max(self._epoch_loss[1], 1),
@@ -487,7 +528,21 @@ class SupernetTrainer:
         self._save_snapshot()
         self.save_checkpoint()
         self._log_epoch(row)
-        return True
+        return finished
+
+    def _run_monitor(self, stop: _StopFlag) -> dict[str, Any]:
+        """The monitor's figures for the epoch just finished; a stop request abandons the check at once."""
+        buffers = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
+        was_training = self.model.training
+        try:
+            with stop.abandonable():
+                return self.monitor(self.model, self.epoch, last=self.epoch == self.config.epochs)
+        except _Abandon:  # the monitor may not have restored what it changed
+            with torch.no_grad():
+                for name, buffer in self.model.named_buffers():
+                    buffer.copy_(buffers[name])
+            self.model.train(was_training)
+            raise
 
     def _progress_bar(self):
         if not self.progress:

@@ -21,6 +21,7 @@ from harness.ranking import (
     read_ground_truth,
     write_ranking,
 )
+from harness.testing import strict_json
 
 
 def _correlated(n: int, seed: int, ties: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +209,8 @@ def test_write_ranking_writes_csv_json_and_png(tmp_path):
     archs = [f"arch-{i}" for i in range(25)]
     metrics = ranking_metrics(score, truth, bootstrap=10)
     metrics["kendall_tau_top10"]["low"] = math.nan  # an undefined figure is written as null
-    paths = write_ranking(tmp_path / "out", archs, score, truth, metrics, {"method": "spos", "seed": 0})
+    meta = {"method": "spos", "seed": 0, "supernet_loss": np.array([0.5, np.inf, np.nan])}
+    paths = write_ranking(tmp_path / "out", archs, score, truth, metrics, meta)
     assert [p.name for p in paths] == ["ranking.csv", "ranking.json", "ranking.png"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ranking.csv", "ranking.json", "ranking.png"]
 
@@ -219,8 +221,8 @@ def test_write_ranking_writes_csv_json_and_png(tmp_path):
     assert np.array_equal([float(r[1]) for r in rows[1:]], score)
     assert np.array_equal([float(r[2]) for r in rows[1:]], truth)
 
-    document = json.loads(paths[1].read_text())
-    assert document["meta"] == {"method": "spos", "seed": 0}
+    document = strict_json(paths[1].read_text())
+    assert document["meta"] == {"method": "spos", "seed": 0, "supernet_loss": [0.5, None, None]}
     assert document["metrics"]["kendall_tau"] == pytest.approx(metrics["kendall_tau"])
     assert document["metrics"]["kendall_tau_top10"]["low"] is None
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.data import load_dataset
 from harness.errors import UserError
 from harness.space import Architecture
 from harness.standalone import (
@@ -22,6 +21,7 @@ from harness.standalone import (
     read_results,
     train_standalone,
 )
+from harness.testing import assert_same_weights, weights
 from harness.training import TrainingDiverged, load_checkpoint
 
 TINY = dict(C=4, N=1, batch_size=32, steps_per_epoch=3, epochs=2, threads=1)
@@ -31,24 +31,9 @@ CLI_TINY = ["--dataset", "digits", "--epochs", "1", "--batch-size", "32", "--C",
             "--steps-per-epoch", "2", "--threads", "1", "--no-progress", "--device", "cpu"]
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
 def make_trainer(digits, tmp_path, name="run", arch=ARCH, **overrides):
     return StandaloneTrainer(arch, digits, StandaloneConfig(**{**TINY, **overrides}), tmp_path / name,
                              progress=False)
-
-
-def weights(trainer):
-    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
-
-
-def assert_same(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def test_defaults_are_nb201s_protocol():
@@ -82,7 +67,7 @@ def test_same_seed_same_weights_other_seed_other(digits, tmp_path):
         trainer = make_trainer(digits, tmp_path, name, seed=seed, epochs=1)
         trainer.train()
         runs.append(weights(trainer))
-    assert_same(runs[0], runs[1])
+    assert_same_weights(runs[0], runs[1])
     assert any(not torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
 
 
@@ -110,7 +95,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_run(digits, tmp_path):
 
     resumed = make_trainer(digits, tmp_path, "resumed", seed=3)
     result = resumed.train(resume=True)
-    assert_same(weights(reference), weights(resumed))
+    assert_same_weights(weights(reference), weights(resumed))
     for key in ("valid_accuracy", "test_accuracy", "train_loss", "epochs"):
         assert result[key] == expected[key], key
     assert [r["train_loss"] for r in reference.history] == [r["train_loss"] for r in resumed.history]

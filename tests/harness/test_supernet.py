@@ -10,6 +10,7 @@ import harness.supernet as supernet
 from harness.network import TinyNetwork
 from harness.space import EDGES, NONE, NUM_EDGES, NUM_OPS, OPS, SKIP, Architecture, parse_architecture
 from harness.supernet import Supernet, average_pool_3x3, cell_batchnorms, live_ops, recalibrate_batchnorm
+from harness.testing import weights
 
 BEST = parse_architecture(
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
@@ -203,11 +204,11 @@ def test_average_pool_equals_torch_pooling(shape, channels_last):
 def test_recalibrate_batchnorm_resets_and_recomputes_statistics_deterministically():
     model = make_supernet(True)
     batches = [images(seed=s) for s in (2, 3)]
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    before = weights(model)
     momenta = [m.momentum for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     model.eval()
     assert recalibrate_batchnorm(model, BEST, batches) == 12
-    after = {k: v.clone() for k, v in model.state_dict().items()}
+    after = weights(model)
     assert not model.training
     assert momenta == [m.momentum for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     conv = "cells.0.edges.0.3.op.2.running_mean"  # on BEST's path

@@ -10,23 +10,18 @@ import torch
 
 import methods  # noqa: F401  (registers the built-ins)
 from harness.cli import main
-from harness.data import load_dataset
 from harness.errors import UserError
 from harness.rank import select_architectures, supernet_from_checkpoint
 from harness.scoring import ScoringConfig, SupernetBenchmark, SupernetScorer
 from harness.space import Architecture
 from harness.supernet_search import restore_method, search_supernet
+from harness.testing import assert_same_weights, strict_json, weights
 from harness.training import SupernetTrainer, TrainConfig, load_checkpoint
 from methods.aging_evolution import AgingEvolution
 from methods.darts import DARTS
 from methods.greedynas import GreedyNAS
 
 SCORING = ScoringConfig(calibration_images=64, eval_images=128, batch_size=64)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +84,17 @@ def test_darts_search_stage_is_its_derived_architecture(digits, tmp_path):
     assert info["final_arch"] == method.derived().to_string()
 
 
+def test_search_command_prints_and_writes_strict_json(greedy_run, capsys, tmp_path):
+    code = main(["search", "--checkpoint", str(greedy_run), "--dataset", "digits", "--budget", "3",
+                 "--calibration-images", "64", "--eval-images", "128", "--threads", "1", "--out", str(tmp_path)])
+    assert code == 0
+    printed = strict_json(capsys.readouterr().out)
+    assert printed["method"] == "greedynas" and printed["final_arch"].startswith("|")
+    assert printed["final_test_accuracy"] is None  # digits has no reference table: null, not NaN
+    written = strict_json((tmp_path / "search.json").read_text())
+    assert written["final_test_accuracy"] is None and written["final_arch"] == printed["final_arch"]
+
+
 def test_architecture_selection():
     sample = select_architectures("sample", 50, seed=3)
     assert len(set(sample)) == 50 and sample == select_architectures("sample", 50, seed=3)
@@ -120,8 +126,42 @@ def test_monitor_measures_tau_on_its_epochs_and_leaves_the_supernet_alone(digits
     truth = np.arange(12, dtype=float)
     monitor = RankingMonitor(digits, archs, truth, every=5, scoring=SCORING)
     assert monitor(model, 3) == {}
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    before = weights(model)
     figures = monitor(model, 5)
     assert -1.0 <= figures["monitor_kendall_tau"] <= 1.0 and figures["monitor_archs"] == 12
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert_same_weights(before, weights(model))
     assert monitor(model, 7, last=True) != {}
+
+
+def test_per_image_figures_add_up_to_the_score(digits, greedy_run):
+    model, _ = supernet_from_checkpoint(greedy_run, digits)
+    scorer = SupernetScorer(model, digits, SCORING)
+    arch = Architecture.from_string("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|")
+    accuracy, loss = scorer.score(arch)
+    correct, losses = scorer.per_image(arch)
+    assert correct.shape == losses.shape == (SCORING.eval_images,)
+    assert accuracy == pytest.approx(100.0 * correct.mean()) and loss == pytest.approx(losses.mean())
+    assert np.array_equal(SCORING.ranking_score(np.array([[accuracy, loss]])), [-loss])
+    by_accuracy = dataclasses.replace(SCORING, score="accuracy")
+    assert np.array_equal(by_accuracy.ranking_score(np.array([[accuracy, loss]])), [accuracy])
+    with pytest.raises(ValueError, match="score must be one of"):
+        dataclasses.replace(SCORING, score="flops")
+
+
+@pytest.mark.parametrize("score", ["loss", "accuracy"])
+def test_rank_ranks_by_the_chosen_score_and_writes_both(digits, greedy_run, tmp_path, score):
+    archs = select_architectures("sample", 6, seed=0)
+    truth_file = tmp_path / "truth.csv"
+    truth_file.write_text("arch,test_accuracy\n" + "".join(f"{a.to_string()},{50 + i}\n" for i, a in enumerate(archs)))
+    out = tmp_path / "rank"
+    code = main(["rank", "--checkpoint", str(greedy_run), "--dataset", "digits", "--no-mlflow", "--no-progress",
+                 "--archs", "6", "--ground-truth", str(truth_file), "--calibration-images", "64",
+                 "--eval-images", "128", "--bootstrap", "10", "--score", score, "--out", str(out)])
+    assert code == 0
+    report = strict_json((out / "ranking.json").read_text())
+    meta = report.get("meta", report)
+    assert meta["scoring"]["score"] == score
+    expected = (np.array(meta["supernet_accuracy"]) if score == "accuracy" else -np.array(meta["supernet_loss"]))
+    import csv
+    rows = list(csv.DictReader((out / "ranking.csv").open()))
+    assert np.allclose([float(r["supernet_score"]) for r in rows], expected)

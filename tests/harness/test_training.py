@@ -1,57 +1,56 @@
-"""The supernet training loop: determinism, exact resume after Ctrl-C, NaN handling, checkpoint checks."""
+"""The supernet training loop: determinism, exact resume after Ctrl-C / SIGTERM, NaN handling, checkpoints."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import methods  # noqa: E402,F401  (registers the built-ins)
-from harness.data import load_dataset
+from harness.cli import main
 from harness.errors import DataFileError, UserError
 from harness.oneshot import StepContext, uniform_path
+from harness.rank import ground_truth_for
 from harness.searcher import SEARCHERS  # noqa: E402
+from harness.space import Architecture
 from harness.supernet import Supernet
+from harness.testing import assert_same_weights, strict_json, weights
+from harness.tracking import BaseTracker
 from harness.training import (
     SupernetTrainer,
     TrainConfig,
     TrainingDiverged,
     cosine_lr,
     load_checkpoint,
+    table_accuracy,
 )
 from methods.darts import DARTS
 from methods.fairnas import FairNAS
 from methods.greedynas import GreedyNAS, path_losses
 from methods.spos import SPOS
+from surrogates.analog_table import load_analog_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Every registered one-shot method goes through the same training contract.
 ONE_SHOT = [SEARCHERS[name] for name in SEARCHERS if not SEARCHERS.attribute(name, "tabular", True)]
 TINY = dict(C=4, N=1, batch_size=16, steps_per_epoch=4, epochs=2, threads=1)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
 def make_trainer(method, digits, tmp_path, name="run", **overrides):
     config = TrainConfig(**{**TINY, **overrides})
     return SupernetTrainer(method, digits, config, tmp_path / name, progress=False)
-
-
-def weights(trainer):
-    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
-
-
-def assert_same(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def test_cosine_schedule_ends_at_lr_min():
@@ -68,7 +67,7 @@ def test_same_seed_same_weights_other_seed_other(cls, digits, tmp_path):
         outcome = trainer.train()
         assert outcome.epochs_done == 1
         runs.append(weights(trainer))
-    assert_same(runs[0], runs[1])
+    assert_same_weights(runs[0], runs[1])
     assert any(not torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
 
 
@@ -97,7 +96,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_run(cls, digits, tmp_path):
     resumed = make_trainer(cls(seed=3), digits, tmp_path, "resumed", seed=3)
     outcome = resumed.train(resume=True)
     assert outcome.epochs_done == 2
-    assert_same(weights(reference), weights(resumed))
+    assert_same_weights(weights(reference), weights(resumed))
     assert [r["train_loss"] for r in reference.history] == [r["train_loss"] for r in resumed.history]
     lines = (tmp_path / "resumed" / "history.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
@@ -191,12 +190,12 @@ def test_greedynas_trains_the_best_k_of_m_by_valid_loss(digits, tmp_path):
 
 def test_greedynas_scoring_leaves_batchnorm_statistics_alone(digits):
     model = Supernet(C=4, N=1, num_classes=10, in_channels=1)
-    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    before = {k: v for k, v in weights(model).items() if "running" in k}
     images, labels = next(digits.batches("valid", 16, None, augment=False, shuffle=False))
     rng = np.random.default_rng(0)
     path_losses(model, [uniform_path(rng) for _ in range(4)], images, labels, contextlib.nullcontext)
     after = {k: v for k, v in model.state_dict().items() if "running" in k}
-    assert_same(before, after)
+    assert_same_weights(before, after)
 
 
 def test_darts_architecture_weights_get_gradients_and_second_order_differs(digits, tmp_path):
@@ -210,7 +209,7 @@ def test_darts_architecture_weights_get_gradients_and_second_order_differs(digit
         before = {k: p.detach().clone() for k, p in trainer.model.named_parameters()}
         grads[order] = method.arch_gradient(_context(trainer), (images, labels), valid)
         # the unrolled step leaves the weights as they were
-        assert_same(before, {k: p.detach() for k, p in trainer.model.named_parameters()})
+        assert_same_weights(before, {k: p.detach() for k, p in trainer.model.named_parameters()})
         assert grads[order].shape == (6, 5)
         assert torch.count_nonzero(grads[order][:, 1:]) > 0
     assert not torch.allclose(grads[1], grads[2])
@@ -220,3 +219,179 @@ def test_darts_reports_its_derived_architecture_each_epoch(digits, tmp_path):
     trainer = make_trainer(DARTS(seed=0), digits, tmp_path, epochs=2)
     outcome = trainer.train()
     assert all("derived_arch" in row and row["derived_arch"].startswith("|") for row in outcome.history)
+    # the digits have no accuracy table: the figure is recorded as unknown, not as a wrong number
+    assert [row["derived_table_accuracy"] for row in outcome.history] == [None, None]
+    lines = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    assert [strict_json(line)["derived_table_accuracy"] for line in lines] == [None, None]
+
+
+class RecordingTracker(BaseTracker):
+    """Keeps what the trainer logs; ``on_start`` runs when the trainer opens its tracking run."""
+
+    enabled = True
+
+    def __init__(self, on_start=None):
+        self.on_start, self.metrics, self.status = on_start, [], None
+
+    def start_parent(self, name, params=None):
+        if self.on_start is not None:
+            self.on_start()
+
+    def log_metrics(self, metrics, step=0):
+        self.metrics.append(dict(metrics))
+
+    def end(self, status="FINISHED"):
+        self.status = status
+
+
+def test_table_accuracy_is_the_cifar10_tables_and_none_elsewhere(digits):
+    table = load_analog_benchmark()
+    truth = ground_truth_for(dataclasses.replace(digits, name="cifar10"), None)  # what 'nas-harness rank' uses
+    for index in (0, 1234, 15624):
+        arch = Architecture.from_index(index)
+        assert table_accuracy(arch.to_string(), "cifar10") == table.test_accuracy[index] == truth.values[arch]
+    assert table_accuracy(arch.to_string(), "digits") is None
+    assert table_accuracy(arch.to_string(), "fashion-mnist") is None
+
+
+def test_darts_records_its_derived_architectures_table_accuracy_on_cifar10(digits, tmp_path):
+    as_cifar10 = dataclasses.replace(digits, name="cifar10")  # ten classes too; only the name picks the table
+    tracker = RecordingTracker()
+    trainer = SupernetTrainer(DARTS(seed=0), as_cifar10, TrainConfig(**TINY), tmp_path / "run", tracker=tracker,
+                              progress=False)
+    history = trainer.train().history
+    table = load_analog_benchmark()
+    for row, logged in zip(history, tracker.metrics, strict=True):
+        expected = table.test_accuracy[Architecture.from_string(row["derived_arch"]).index]
+        assert row["derived_table_accuracy"] == logged["derived_table_accuracy"] == expected
+
+
+def test_history_is_strict_json_with_null_for_undefined_figures(digits, tmp_path):
+    def monitor(model, epoch, last=False):
+        return {"monitor_kendall_tau": float("nan"), "monitor_spearman": float("inf"), "monitor_archs": 3}
+
+    trainer = SupernetTrainer(SPOS(seed=0), digits, TrainConfig(**TINY), tmp_path / "run", progress=False,
+                              monitor=monitor)
+    trainer.train()
+    rows = [strict_json(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [(row["monitor_kendall_tau"], row["monitor_spearman"], row["monitor_archs"]) for row in rows] == [
+        (None, None, 3), (None, None, 3)]
+
+
+# -- stopping: SIGINT / SIGTERM however the process was started -----------------------------
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """SIGINT as a 'nohup ... &' job started by a script inherits it: ignored (so Python installs no handler)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_stop_requested_while_a_run_starts_is_not_lost(digits, tmp_path):
+    tracker = RecordingTracker(on_start=lambda: os.kill(os.getpid(), signal.SIGINT))
+    trainer = SupernetTrainer(SPOS(seed=0), digits, TrainConfig(**TINY), tmp_path / "run", tracker=tracker,
+                              progress=False)
+    with sigint_ignored(), pytest.raises(KeyboardInterrupt, match=r"^SIGINT: interrupted after 0 of 2 epochs;"):
+        trainer.train()  # the signal came while the run started (here: while its tracking run opened)
+    assert tracker.status == "KILLED"
+    assert load_checkpoint(tmp_path / "run")["epoch"] == 0
+    assert make_trainer(SPOS(seed=0), digits, tmp_path).train(resume=True).epochs_done == 2
+
+
+def test_a_stop_during_the_monitor_abandons_the_check_and_the_run_resumes_exactly(digits, tmp_path):
+    reference = make_trainer(SPOS(seed=3), digits, tmp_path, "reference", seed=3)
+    reference.train()
+    checks = []
+
+    def slow_monitor(model, epoch, last=False):  # like RankingMonitor on CIFAR-10: a minute of scoring
+        checks.append(epoch)
+        with torch.no_grad():
+            for buffer in model.buffers():  # changed, and not put back when the check is abandoned
+                buffer.add_(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+        checks.append("finished")
+        return {"monitor_kendall_tau": 0.5}
+
+    trainer = SupernetTrainer(SPOS(seed=3), digits, TrainConfig(**TINY, seed=3), tmp_path / "run", progress=False,
+                              monitor=slow_monitor)
+    start = time.monotonic()
+    with sigint_ignored(), pytest.raises(KeyboardInterrupt, match=r"^SIGTERM: interrupted after 1 of 2 epochs;"):
+        trainer.train()
+    assert time.monotonic() - start < 5 and checks == [1]
+    rows = [strict_json(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1] and "monitor_kendall_tau" not in rows[0]
+    resumed = make_trainer(SPOS(seed=3), digits, tmp_path, "run", seed=3)
+    assert resumed.train(resume=True).epochs_done == 2
+    assert_same_weights(weights(reference), weights(resumed))
+
+
+def test_cli_stops_on_a_signal_before_training_even_with_sigint_inherited_ignored(monkeypatch, capsys, tmp_path):
+    import harness.data
+
+    load = harness.data.load_dataset
+
+    def load_and_get_interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the data loads
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(harness.data, "load_dataset", load_and_get_interrupted)
+    with sigint_ignored():
+        code = main(["train", "--method", "spos", "--dataset", "digits", "--C", "4", "--N", "1", "--epochs", "1",
+                     "--steps-per-epoch", "2", "--threads", "1", "--out", str(tmp_path / "run"), "--no-mlflow",
+                     "--no-progress"])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err.startswith("nas-harness: interrupted: stopped by SIGINT; continue with the same command and --resume")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def _start_like_nohup(args, log):
+    """``nohup nas-harness ... &`` from bash, as a script or an agent starts a long run; returns (bash, its pid)."""
+    shell = subprocess.Popen(["bash", "-c", 'nohup "$@" >"$0" 2>&1 & echo $!; wait $!', str(log), *args],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return shell, int(shell.stdout.readline())
+
+
+def _history_lines(run):
+    path = run / "history.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.mark.skipif(not (shutil.which("bash") and shutil.which("nohup")), reason="needs bash and nohup")
+def test_sigterm_then_sigint_stop_a_background_cli_run_with_a_resumable_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "harness.cli", "train", "--method", "spos", "--dataset", "digits",
+               "--C", "4", "--N", "1", "--epochs", "50", "--threads", "1", "--device", "cpu", "--out", str(run),
+               "--no-mlflow", "--no-progress"]
+    epochs = 0
+    for sig, extra in ((signal.SIGTERM, []), (signal.SIGINT, ["--resume"])):
+        shell, pid = _start_like_nohup(command + extra, tmp_path / f"{sig.name}.log")
+        try:
+            deadline = time.monotonic() + 60
+            while _history_lines(run) <= epochs and time.monotonic() < deadline and shell.poll() is None:
+                time.sleep(0.05)
+            assert shell.poll() is None, (tmp_path / f"{sig.name}.log").read_text()
+            os.kill(pid, sig)
+            sent = time.monotonic()
+            code = shell.wait(timeout=10)
+        finally:
+            if shell.poll() is None:
+                os.kill(pid, signal.SIGKILL)
+                shell.wait()
+        assert time.monotonic() - sent < 5
+        lines = (tmp_path / f"{sig.name}.log").read_text().strip().splitlines()
+        assert code == 130, lines
+        assert len(lines) == 1 and lines[0].startswith(f"nas-harness: interrupted: {sig.name}: interrupted after ")
+        assert lines[0].endswith("continue with the same command and --resume")
+        saved = load_checkpoint(run)
+        assert epochs < saved["epoch"] < 50
+        epochs = saved["epoch"]
