@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install fashion-mnist demo test lint bench clean
+.PHONY: install fashion-mnist demo test lint bench bench-supernet clean
 
 install: $(STAMP)
 
@@ -35,6 +35,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_tabular.py
+
+# Supernet training speed beside NB201's own TinyNetworkRANDOM (xautodl, installed without
+# its dependencies: it needs only torch), then the supernet summary from committed runs.
+bench-supernet: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps xautodl==1.0.0
+	$(BIN)/python bench/bench_supernet_speed.py
+	$(BIN)/python bench/supernet_summary.py
 
 clean:
 	rm -rf $(VENV) results/runs results/mlflow.db results/mlartifacts

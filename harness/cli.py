@@ -62,6 +62,39 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
     compare.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     compare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    oneshot = compare.add_argument_group(
+        "one-shot methods", "spos, fairnas, greedynas and darts run when a dataset is available: a supernet per "
+                            "method and seed (kept in OUT/oneshot/, resumed if interrupted), its own search stage, "
+                            "Kendall tau on a seeded sample. The defaults are a small demonstration.")
+    from harness import cli_oneshot
+    from harness.compare_oneshot import OneShotSettings
+
+    d = OneShotSettings()
+    cli_oneshot.add_data_arguments(oneshot)
+    oneshot.add_argument("--oneshot-seeds", metavar="K", type=_positive_int, default=d.seeds,
+                         help=f"one-shot methods run on the first K seeds (default {d.seeds})")
+    oneshot.add_argument("--oneshot-epochs", metavar="E", type=_positive_int, default=d.epochs,
+                         help=f"supernet epochs (default {d.epochs})")
+    oneshot.add_argument("--oneshot-steps-per-epoch", metavar="S", type=_positive_int, default=d.steps_per_epoch,
+                         help=f"cap on steps (batches of {d.batch_size}) per epoch (default {d.steps_per_epoch})")
+    oneshot.add_argument("--oneshot-C", metavar="C", type=_positive_int, default=d.C,
+                         help=f"supernet channels (default {d.C}; NB201: 16)")
+    oneshot.add_argument("--oneshot-N", metavar="N", type=_positive_int, default=d.N,
+                         help=f"cells per stage (default {d.N}; NB201: 5)")
+    oneshot.add_argument("--oneshot-search-budget", metavar="Q", type=_positive_int, default=d.search_budget,
+                         help=f"at most Q supernet queries per search stage (default {d.search_budget}; "
+                              f"SPOS evolution's own: 1,050; DARTS: 1)")
+    oneshot.add_argument("--tau-archs", metavar="N", type=_positive_int, default=d.tau_archs,
+                         help=f"Kendall tau over a seeded sample of N architectures (default {d.tau_archs})")
+    oneshot.add_argument("--ground-truth", metavar="FILE", type=Path, default=None,
+                         help="stand-alone results for tau (CSV or JSON from 'nas-harness standalone'); default: "
+                              "the embedded CIFAR-10 table (other datasets: no tau without it)")
+    oneshot.add_argument("--calibration-images", metavar="N", type=_non_negative_int, default=d.calibration_images,
+                         help=f"train images for BN recalibration per architecture (default {d.calibration_images})")
+    oneshot.add_argument("--eval-images", metavar="N", type=_positive_int, default=d.eval_images,
+                         help=f"valid images each architecture is scored on (default {d.eval_images})")
+    oneshot.add_argument("--supernets", type=Path, nargs="+", default=(), metavar="RUN_DIR",
+                         help="trained supernet run folders to search and rank instead of training")
 
     query = sub.add_parser("query", help="look architectures up in a benchmark")
     query.add_argument("archs", nargs="+", metavar="ARCH", help="NB201 architecture strings")
@@ -81,8 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=_positive_int, default=5000)
 
     sub.add_parser("list", help="list methods and benchmark specs")
-
-    from harness import cli_oneshot
 
     cli_oneshot.add_parsers(sub, _positive_int, _non_negative_int)
     return parser
@@ -117,7 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import CompareSettings, run_compare
+    from harness.compare_oneshot import OneShotSettings
 
+    oneshot = OneShotSettings(
+        dataset=args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, download=args.download,
+        seeds=args.oneshot_seeds, epochs=args.oneshot_epochs, steps_per_epoch=args.oneshot_steps_per_epoch,
+        C=args.oneshot_C, N=args.oneshot_N, search_budget=args.oneshot_search_budget, tau_archs=args.tau_archs,
+        ground_truth=args.ground_truth, calibration_images=args.calibration_images, eval_images=args.eval_images,
+        supernets=tuple(args.supernets),
+    )
     settings = CompareSettings(
         methods=args.methods,
         seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
@@ -129,6 +168,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         mlflow=not args.no_mlflow,
         progress=not args.no_progress,
+        oneshot=oneshot,
     )
     outcome = run_compare(settings)
     return EXIT_INTERRUPTED if outcome.interrupted else 0

@@ -3,6 +3,11 @@
 Results are written as runs complete: each finished run is appended to
 ``trajectories.csv`` and logged to MLflow at once, so Ctrl-C loses only unfinished runs;
 the summary, report and plots are then written for whatever finished.
+
+When a dataset is available the one-shot methods run too, after the tabular ones
+(``harness.compare_oneshot``: a supernet per method and seed, its own search stage, Kendall
+tau), each finished run appended to ``oneshot.csv``. Without data one line on stderr says
+how to provide it and the tabular methods run as before.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.benchmarks import resolve_benchmark
-from harness.errors import UserError
+from harness.compare_oneshot import OneShotComparison, OneShotSettings, plan_oneshot
+from harness.errors import RunFailed, UserError
 from harness.grid import RunSpec, iter_grid
 from harness.run import RunRecord
 from harness.searcher import SEARCHERS, get_searcher
@@ -31,6 +37,8 @@ class CompareSettings:
     mlflow: bool = True
     progress: bool = True
     hyperparameters: dict[str, dict] = field(default_factory=dict)
+    #: Data and settings of the one-shot methods; they run only when the data is there.
+    oneshot: OneShotSettings = field(default_factory=OneShotSettings)
 
 
 @dataclass
@@ -38,6 +46,7 @@ class CompareOutcome:
     records: list[RunRecord]
     summary: dict
     interrupted: bool
+    oneshot_rows: list[dict] = field(default_factory=list)
 
 
 def default_methods() -> list[str]:
@@ -46,26 +55,39 @@ def default_methods() -> list[str]:
     return [name for name in SEARCHERS if SEARCHERS.attribute(name, "tabular", True)]
 
 
-def validate_methods(methods: list[str]) -> list[str]:
+def split_methods(methods: list[str]) -> tuple[list[str], list[str]]:
+    """(tabular methods, built-in one-shot methods) of a method list, in its order."""
+    from harness.cli_oneshot import ONE_SHOT_METHODS
+
     get_searcher("random_search")  # imports the built-ins
+    tabular, oneshot = [], []
     for name in methods:
         if name in SEARCHERS:
-            tabular = SEARCHERS.attribute(name, "tabular", True)
+            is_tabular = SEARCHERS.attribute(name, "tabular", True)
         else:
-            tabular = getattr(get_searcher(name), "tabular", True)
-        if not tabular:
-            raise UserError(f"method {name!r} needs a supernet and cannot run on a table")
+            is_tabular = getattr(get_searcher(name), "tabular", True)
+        if is_tabular:
+            tabular.append(name)
+        elif name in ONE_SHOT_METHODS:
+            oneshot.append(name)
+        else:
+            raise UserError(f"method {name!r} needs a supernet; compare trains the built-in one-shot methods "
+                            f"only ({', '.join(ONE_SHOT_METHODS)})")
     if len(set(methods)) != len(methods):
         raise UserError(f"a method is named twice in {methods}")
-    return methods
+    return tabular, oneshot
 
 
 def run_compare(settings: CompareSettings) -> CompareOutcome:
     from harness import report
     from harness.tracking import make_tracker
 
-    methods = validate_methods(settings.methods or default_methods())
+    methods_given = bool(settings.methods)
+    methods, oneshot_methods = split_methods(settings.methods) if methods_given else (default_methods(), [])
     benchmark = resolve_benchmark(settings.benchmark)
+    out = Path(settings.out_dir)
+    plan = plan_oneshot(settings.oneshot, oneshot_methods, methods_given, settings.seeds[0], out,
+                        settings.hyperparameters)
     optimum = float(benchmark.test_optimum) if hasattr(benchmark, "test_optimum") else None
     target = settings.target if settings.target is not None else (optimum - 0.5 if optimum else None)
     specs = [
@@ -73,42 +95,100 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
         for method in methods
         for seed in settings.seeds
     ]
-    out = Path(settings.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = report.ReportMetadata.from_benchmark(benchmark, settings.budget, target)
     tracker = make_tracker(settings.tracking_uri, enabled=settings.mlflow)
+    all_methods = methods + list(dict.fromkeys(run.method for run in plan.runs) if plan else [])
     tracker.start_parent(
         f"compare {benchmark.name}",
-        {"methods": ",".join(methods), "seeds": len(settings.seeds), "first_seed": settings.seeds[0],
-         "budget": settings.budget, "benchmark": settings.benchmark, "workers": settings.workers,
-         "reward_metric": benchmark.reward_metric, "report_metric": benchmark.report_metric},
+        {"methods": ",".join(all_methods), "seeds": len(settings.seeds),
+         "first_seed": settings.seeds[0], "budget": settings.budget, "benchmark": settings.benchmark,
+         "workers": settings.workers, "reward_metric": benchmark.reward_metric,
+         "report_metric": benchmark.report_metric,
+         **({"oneshot_dataset": plan.dataset, "oneshot_runs": len(plan.runs)} if plan else {})},
     )
     writer = report.TrajectoryWriter(out / "trajectories.csv")
     records: list[RunRecord] = []
     interrupted = False
     progress = _progress(len(specs), settings.progress)
     try:
-        for spec, record in iter_grid(specs, workers=settings.workers):
-            records.append(record)
-            writer.append(record)
-            tracker.log_child_run(record, {"benchmark": settings.benchmark, "budget": settings.budget})
-            progress.update(1)
-            progress.set_postfix_str(f"{spec.method} seed {spec.seed}: {record.final.incumbent_test:.2f}")
+        if specs:
+            for spec, record in iter_grid(specs, workers=settings.workers):
+                records.append(record)
+                writer.append(record)
+                tracker.log_child_run(record, {"benchmark": settings.benchmark, "budget": settings.budget})
+                progress.update(1)
+                progress.set_postfix_str(f"{spec.method} seed {spec.seed}: {record.final.incumbent_test:.2f}")
     except KeyboardInterrupt:
         interrupted = True
         print(f"\ninterrupted: keeping {len(records)} finished run(s) of {len(specs)}", file=sys.stderr)
     finally:
         progress.close()
     records.sort(key=lambda r: (methods.index(r.method), r.seed))
-    summary = {}
-    if records:
-        files = report.write_report(records, meta, out, write_trajectories=False, interrupted=interrupted)
+    oneshot_rows: list[dict] = []
+    summary, oneshot_summary, failure = {}, None, None
+    if plan is not None and not interrupted:
+        oneshot_rows, oneshot_summary, interrupted, failure = _run_oneshot(plan, benchmark, out, tracker,
+                                                                           settings.progress)
+    if records or oneshot_summary is not None:
+        files = report.write_report(records, meta, out, write_trajectories=False, interrupted=interrupted,
+                                    oneshot=oneshot_summary)
         summary = files.summary
-        print(report.format_table(summary))
-        print(f"\nwritten: {', '.join(str(p) for p in files.all_paths())}")
-        tracker.log_artifacts(files.all_paths())
-    tracker.end("KILLED" if interrupted else "FINISHED")
-    return CompareOutcome(records, summary, interrupted)
+        paths = files.all_paths()
+        if records:
+            print(report.format_table(summary))
+        if oneshot_summary is not None:
+            print(report.format_oneshot_table(summary["oneshot"]))
+            if (out / report.ONESHOT_FILE).exists():
+                paths.append(out / report.ONESHOT_FILE)
+        print(f"\nwritten: {', '.join(str(p) for p in paths)}")
+        tracker.log_artifacts(paths)
+    tracker.end("KILLED" if interrupted else "FAILED" if failure else "FINISHED")
+    if failure is not None:
+        raise failure
+    return CompareOutcome(records, summary, interrupted, oneshot_rows)
+
+
+def _run_oneshot(plan, benchmark, out: Path, tracker, progress: bool):
+    """Run the one-shot plan, appending each row to oneshot.csv and MLflow as it finishes.
+
+    Returns (rows, summary section or None, interrupted, failure): a user error or failed
+    run stops the phase but is raised only after the report of what finished is written.
+    """
+    from harness import report
+
+    rows: list[dict] = []
+    interrupted, failure = False, None
+    bars = progress and sys.stderr.isatty()  # as for the tabular runs: bars on a terminal only
+    comparison = OneShotComparison(plan, reference=benchmark, progress=bars)
+    try:
+        comparison.prepare()
+        writer = report.OneShotWriter(out / report.ONESHOT_FILE)
+        for row in comparison:
+            rows.append(row)
+            writer.append(row)
+            tracker.log_metrics(_oneshot_metrics(row), step=int(row["seed"]))
+            if progress:
+                print(f"one-shot {row['method']} seed {row['seed']}: cost {row['cost_seconds']:.1f} s, "
+                      f"Kendall tau {_figure(row['kendall_tau'])}", file=sys.stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+        print(f"\ninterrupted: keeping {len(rows)} finished one-shot run(s) of {len(plan.runs)}; "
+              f"supernet checkpoints stay in {out / 'oneshot'}, the same command continues them", file=sys.stderr)
+    except (UserError, RunFailed) as exc:
+        failure = exc
+    summary = report.summarise_oneshot(rows, comparison.setup) if comparison.setup is not None else None
+    return rows, summary, interrupted, failure
+
+
+def _oneshot_metrics(row: dict) -> dict[str, float]:
+    """MLflow metrics of one one-shot run on the comparison's run (step = seed); missing figures left out."""
+    keys = ("final_test_accuracy", "kendall_tau", "cost_seconds", "train_seconds", "search_seconds")
+    return {f"oneshot.{row['method']}.{key}": float(row[key]) for key in keys if row.get(key) is not None}
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _progress(total: int, enabled: bool):

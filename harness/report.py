@@ -4,7 +4,8 @@ The figure reported for a run is the *test* figure of its validation-chosen incu
 after the last query. Every report names the reward metric (what searchers optimised)
 and the report metric (what is shown) and says plainly when they are the same number.
 Files are written as each is complete; trajectories can be appended one run at a time
-so an interrupted comparison keeps the runs it finished.
+so an interrupted comparison keeps the runs it finished. One-shot runs (a supernet per
+method and seed, ``harness.compare_oneshot``) get their own section and ``oneshot.csv``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ TRAJECTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrajectoryRow
 SUMMARY_FILE = "summary.json"
 TRAJECTORIES_FILE = "trajectories.csv"
 REPORT_FILE = "report.md"
+ONESHOT_FILE = "oneshot.csv"
+#: One row per one-shot run (``harness.compare_oneshot``); empty cells are figures not available.
+ONESHOT_COLUMNS: tuple[str, ...] = (
+    "method", "seed", "final_arch", "final_val", "final_test_accuracy", "kendall_tau", "kendall_tau_low",
+    "kendall_tau_high", "train_seconds", "search_seconds", "cost_seconds", "search_queries", "epochs_trained",
+    "supernet",
+)
 
 _SAME_FIGURE_SENTENCE = (
     "The reward and the reported metric are the same figure: searchers optimised the very "
@@ -260,6 +268,23 @@ class TrajectoryWriter:
         self.runs += 1
 
 
+class OneShotWriter:
+    """oneshot.csv written one finished one-shot run at a time (columns ``ONESHOT_COLUMNS``).
+
+    Like ``TrajectoryWriter``, creating one starts the file afresh with just the header.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerow(ONESHOT_COLUMNS)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerow(["" if row.get(name) is None else row[name] for name in ONESHOT_COLUMNS])
+
+
 def read_trajectories_csv(
     path: str | Path, benchmark: str = "", budget: int | None = None
 ) -> list[RunRecord]:
@@ -350,25 +375,28 @@ def _method_header(summary: Mapping[str, Any]) -> list[str]:
 
 def format_table(summary: Mapping[str, Any]) -> str:
     """A plain-text table of the methods' final incumbent test figures, for the terminal."""
-    header = _method_header(summary)
-    rows = _method_rows(summary)
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
     out = [
         f"{summary['benchmark']}: final incumbent test figure over seeds "
         f"(budget {summary['budget']} queries)",
-        line(header),
-        line(["-" * w for w in widths]),
-        *(line(r) for r in rows),
+        *_plain_table(_method_header(summary), _method_rows(summary)),
     ]
     if summary.get("reward_is_report_metric"):
         out.append("note: reward and reported metric are the same figure")
     return "\n".join(out) + "\n"
+
+
+def _plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], left_last: bool = False) -> list[str]:
+    """Lines of a terminal table: first column (and with ``left_last`` the last) left-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        aligned = [cell.rjust(width) for cell, width in zip(cells, widths, strict=True)]
+        aligned[0] = cells[0].ljust(widths[0])
+        if left_last:
+            aligned[-1] = cells[-1]
+        return "  ".join(aligned).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -408,6 +436,9 @@ def render_report_md(summary: Mapping[str, Any], plots: Mapping[str, str] | None
         )
     if summary.get("interrupted"):
         lines.append("- **Interrupted:** the comparison was stopped early; only finished runs are reported.")
+    if not summary["methods"] and summary.get("oneshot"):
+        lines += ["", "No tabular methods were run."]
+        return "\n".join([*lines, "", *_oneshot_md(summary["oneshot"])]).rstrip() + "\n"
     optimum = summary.get("optimum")
     lines += [
         f"- **Budget:** {summary['budget']} queries per run",
@@ -456,11 +487,105 @@ def render_report_md(summary: Mapping[str, Any], plots: Mapping[str, str] | None
         ]
     else:
         lines.append("Fewer than two methods with complete runs: no tests.")
+    if summary.get("oneshot"):
+        lines += ["", *_oneshot_md(summary["oneshot"])]
     if plots:
         lines += ["", "## Plots", ""]
         for name, rel in plots.items():
             lines += [f"[{name}]({rel})", "", f"![{name}]({rel})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# -- one-shot methods ---------------------------------------------------------------------------
+def summarise_oneshot(rows: Sequence[Mapping[str, Any]], setup: Mapping[str, Any]) -> dict[str, Any]:
+    """The one-shot section of summary.json: what was measured (``setup``), every run, per-method means."""
+    methods: dict[str, Any] = {}
+    for name in dict.fromkeys(row["method"] for row in rows):
+        runs = [row for row in rows if row["method"] == name]
+
+        def mean(key: str, runs: list = runs) -> float | None:
+            values = [row[key] for row in runs if row.get(key) is not None]
+            return float(np.mean(values)) if values else None
+
+        methods[name] = {
+            "n_runs": len(runs),
+            "seeds": [row["seed"] for row in runs],
+            "mean_test_accuracy": mean("final_test_accuracy"),
+            "mean_kendall_tau": mean("kendall_tau"),
+            "mean_cost_seconds": mean("cost_seconds"),
+        }
+    return _jsonable({**setup, "runs": [dict(row) for row in rows], "methods": methods})
+
+
+_ONESHOT_HEADER = ("method", "seed", "test", "Kendall tau", "train s", "search s", "cost s", "final architecture")
+
+
+def _oneshot_rows(oneshot: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [row["method"], str(row["seed"]), _num(row["final_test_accuracy"], 2), _num(row["kendall_tau"], 3),
+         f"{row['train_seconds']:.1f}", f"{row['search_seconds']:.1f}", f"{row['cost_seconds']:.1f}",
+         row["final_arch"]]
+        for row in oneshot["runs"]
+    ]
+
+
+def _tau_text(oneshot: Mapping[str, Any]) -> str:
+    tau = oneshot["tau"]
+    if not tau.get("ground_truth"):
+        return tau["note"]
+    return (f"over {tau['architectures']} architectures (seeded sample, seed {tau['sample_seed']}) against "
+            f"{tau['ground_truth']}")
+
+
+def _oneshot_notes(oneshot: Mapping[str, Any]) -> list[str]:
+    return [f"test: {oneshot['report_metric']}", f"Kendall tau: {_tau_text(oneshot)}", f"cost: {oneshot['cost']}"]
+
+
+def format_oneshot_table(oneshot: Mapping[str, Any]) -> str:
+    """A plain-text table of the one-shot runs, with what each column measures."""
+    out = [f"one-shot methods on {oneshot['dataset']}: {oneshot['search']}",
+           *_plain_table(_ONESHOT_HEADER, _oneshot_rows(oneshot), left_last=True),
+           *(f"note: {note}" for note in _oneshot_notes(oneshot))]
+    return "\n".join(out) + "\n"
+
+
+def _supernet_text(supernet: Any) -> str:
+    if not isinstance(supernet, Mapping):
+        return str(supernet)
+    steps = supernet.get("steps_per_epoch")
+    epochs = supernet["epochs"]
+    return (f"C={supernet['C']}, N={supernet['N']}, {epochs} epoch{'s' if epochs != 1 else ''}"
+            f"{f' of at most {steps} steps' if steps else ''}, batch {supernet['batch_size']}, "
+            f"lr {supernet['lr']} cosine to {supernet['lr_min']} (all settings in summary.json)")
+
+
+def _oneshot_md(oneshot: Mapping[str, Any]) -> list[str]:
+    tau = oneshot["tau"]
+    lines = [
+        "## One-shot methods",
+        "",
+        f"- **Dataset:** {oneshot['dataset']}",
+        f"- **Supernet:** {_supernet_text(oneshot['supernet'])}",
+        f"- **Search:** {oneshot['search']}; reward: {oneshot['reward_metric']}",
+        f"- **Test figure of the final architecture:** {oneshot['report_metric']}",
+        f"- **Kendall tau:** {_tau_text(oneshot)}",
+        f"- **Cost:** {oneshot['cost']}",
+        "",
+    ]
+    if not oneshot["runs"]:
+        return [*lines, "No one-shot run finished."]
+    rows = _oneshot_rows(oneshot)
+    if tau.get("ground_truth"):
+        for row, run in zip(rows, oneshot["runs"], strict=True):
+            if run.get("kendall_tau_low") is not None:
+                row[3] += f" [{run['kendall_tau_low']:.3f}, {run['kendall_tau_high']:.3f}]"
+        lines += ["Kendall tau with its 95% bootstrap interval over the sampled architectures.", ""]
+    lines += _md_table(_ONESHOT_HEADER, [[*row[:-1], f"`{row[-1]}`"] for row in rows])
+    if any(m["n_runs"] > 1 for m in oneshot["methods"].values()):
+        lines += ["", *_md_table(["method", "runs", "mean test", "mean Kendall tau", "mean cost s"], [
+            [name, str(m["n_runs"]), _num(m["mean_test_accuracy"], 2), _num(m["mean_kendall_tau"], 3),
+             _num(m["mean_cost_seconds"], 1)] for name, m in oneshot["methods"].items()])]
+    return lines
 
 
 def write_report_md(
@@ -502,11 +627,13 @@ def write_report(
     confidence: float = stats.DEFAULT_CONFIDENCE,
     seed: int = 0,
     interrupted: bool = False,
+    oneshot: Mapping[str, Any] | None = None,
 ) -> ReportFiles:
     """Write trajectories.csv, summary.json, the plots and report.md into ``out_dir``, in that order.
 
     Pass ``write_trajectories=False`` when trajectories.csv was appended run by run already
-    (``TrajectoryWriter``), and ``interrupted=True`` when the comparison was stopped early.
+    (``TrajectoryWriter``), ``interrupted=True`` when the comparison was stopped early, and
+    ``oneshot`` (``summarise_oneshot``) to add the one-shot methods' section.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -516,6 +643,8 @@ def write_report(
     summary = build_summary(
         records, metadata, n_boot=n_boot, confidence=confidence, seed=seed, interrupted=interrupted
     )
+    if oneshot is not None:
+        summary["oneshot"] = _jsonable(oneshot)
     summary_json = write_summary_json(summary, out_dir / SUMMARY_FILE)
     plots: dict[str, Path] = {}
     if make_plots and any(r.rows for r in records):

@@ -1,0 +1,110 @@
+"""One page on every committed supernet run: cost, tau against epochs, and the final rankings.
+
+Reads ``results/supernets/<run>/history.jsonl`` (what ``nas-harness train`` wrote each epoch,
+with ``--monitor-every``'s Kendall tau on a fixed 200-architecture sample) and the run's
+checkpoint for its configuration, plus any ``nas-harness rank`` output under
+``results/supernets/ranking/<run>/ranking.json``. Nothing is recomputed: every figure is
+read from those files, so the page can be checked against them.
+
+Writes results/supernets/summary.md and summary.json. Run: .venv/bin/python bench/supernet_summary.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.jsonsafe import dumps  # noqa: E402
+from harness.ranking import compare_table  # noqa: E402
+from harness.training import load_checkpoint  # noqa: E402
+
+RUNS = ROOT / "results" / "supernets"
+HEADLINE = ("kendall_tau", "kendall_tau_nondegenerate", "spearman", "pearson", "precision_top5", "precision_top10",
+            "kendall_tau_top10")
+
+
+def read_history(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_summary(folder: Path) -> dict:
+    payload = load_checkpoint(folder)
+    config = payload["config"]
+    history = read_history(folder / "history.jsonl")
+    last = history[-1]
+    checks = [{"epoch": row["epoch"], "cpu_seconds": row.get("cpu_seconds"),
+               "tau_accuracy": row["monitor_kendall_tau"], "tau_loss": row.get("monitor_kendall_tau_by_loss")}
+              for row in history if row.get("monitor_kendall_tau") is not None]
+    summary = {
+        "run": folder.name, "method": payload["method"], "C": config["C"], "N": config["N"],
+        "epochs_done": last["epoch"], "epochs_planned": config["epochs"], "batch_size": config["batch_size"],
+        "threads": config.get("threads"), "train_seconds": last.get("elapsed_seconds"),
+        "cpu_seconds": last.get("cpu_seconds"), "final_train_loss": last.get("train_loss"),
+        "method_kwargs": payload.get("method_kwargs", {}), "monitor": checks,
+    }
+    ranking = RUNS / "ranking" / folder.name / "ranking.json"
+    if ranking.exists():
+        document = json.loads(ranking.read_text())
+        summary["ranking"] = {"architectures": document["meta"]["architectures"],
+                              "epochs_trained": document["meta"]["epochs_trained"],
+                              "scoring": document["meta"]["scoring"],
+                              "scoring_seconds": document["meta"]["scoring_seconds"],
+                              "metrics": document["metrics"]}
+    return summary
+
+
+def markdown(runs: list[dict]) -> str:
+    lines = ["# Supernet runs on CIFAR-10", "",
+             "Every figure below is read from the run folders in this directory (`history.jsonl`, the "
+             "checkpoint) and from `ranking/<run>/ranking.json`; `bench/supernet_summary.py` writes this page. "
+             "CPU seconds are the training process's user+system time (monitor checks included).", "",
+             "| run | method | C | N | epochs | wall s | CPU s | last train loss | last monitor tau (acc / loss) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        last = run["monitor"][-1] if run["monitor"] else None
+        tau = f"{last['tau_accuracy']:.3f} / {last['tau_loss']:.3f} (epoch {last['epoch']})" if last else "n/a"
+        lines.append(f"| {run['run']} | {run['method']} | {run['C']} | {run['N']} | "
+                     f"{run['epochs_done']} of {run['epochs_planned']} | {run['train_seconds']:.0f} | "
+                     f"{run['cpu_seconds']:.0f} | {run['final_train_loss']:.3f} | {tau} |")
+    lines += ["", "## Kendall tau against epochs (monitor: 200 fixed architectures, 320 calibration and 500 valid "
+                  "images each)", ""]
+    for run in runs:
+        if not run["monitor"]:
+            continue
+        lines.append(f"**{run['run']}**: " + ", ".join(
+            f"epoch {c['epoch']}: {c['tau_accuracy']:.3f} / {c['tau_loss']:.3f} ({c['cpu_seconds']:.0f} CPU s)"
+            for c in run["monitor"]) + " (tau by accuracy / by loss)")
+        lines.append("")
+    ranked = {run["run"]: run["ranking"] for run in runs if "ranking" in run}
+    if ranked:
+        lines += ["## Ranking with `nas-harness rank` (95% bootstrap intervals)", ""]
+        for name, ranking in ranked.items():
+            scoring = ranking["scoring"]
+            lines.append(f"- {name}: {ranking['architectures']} architectures, epoch {ranking['epochs_trained']}, "
+                         f"score {scoring['score']}, {scoring['calibration_images']} calibration / "
+                         f"{scoring['eval_images']} valid images, {ranking['scoring_seconds']:.0f} s of scoring")
+        table = {name: {key: value for key, value in ranking["metrics"].items() if key in HEADLINE}
+                 for name, ranking in ranked.items()}
+        lines += ["", compare_table(table), ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    args = parser.parse_args()
+    folders = sorted(p for p in args.runs.iterdir() if (p / "history.jsonl").exists() and (p / "checkpoint.pt").exists())
+    runs = [run_summary(folder) for folder in folders]
+    (args.runs / "summary.json").write_text(dumps(runs, indent=2) + "\n")
+    text = markdown(runs)
+    (args.runs / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
