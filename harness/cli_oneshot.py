@@ -200,7 +200,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
                             recalibrate=not args.no_recalibrate and args.calibration_images > 0, seed=args.seed,
                             score=args.score)
-    names = _run_names(args.checkpoint)
+    names = run_names(args.checkpoint)
     tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-ranking")
     results = {}
     for name, path in zip(names, args.checkpoint, strict=True):
@@ -264,7 +264,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_names(paths: list[Path]) -> list[str]:
+def run_names(paths: list[Path]) -> list[str]:
     """A distinct folder name per checkpoint (its run folder's name)."""
     names = []
     for path in paths:

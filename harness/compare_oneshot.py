@@ -178,11 +178,11 @@ def _check_settings(settings: OneShotSettings) -> None:
 
 
 def _given_runs(paths: tuple[Path, ...], named: list[str], dataset: str, folder: Path) -> list[PlannedRun]:
-    from harness.cli_oneshot import _run_names
+    from harness.cli_oneshot import run_names
     from harness.training import load_checkpoint
 
     runs = []
-    for name, path in zip(_run_names(list(paths)), paths, strict=True):
+    for name, path in zip(run_names(list(paths)), paths, strict=True):
         payload = load_checkpoint(path)
         if payload["method"] not in ONE_SHOT_METHODS:
             raise UserError(f"supernet {path} was trained by {payload['method']!r}, not a one-shot method")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness import stats
+from harness.jsonsafe import jsonable
 from harness.run import RunRecord, TrajectoryRow
 
 TRAJECTORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrajectoryRow))
@@ -94,21 +95,6 @@ def _finite_or_none(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _jsonable(value: Any) -> Any:
-    """Replace nan/inf (not valid JSON) with None, and numpy scalars with Python ones."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return _finite_or_none(value)
-    return value
 
 
 def group_runs(records: Iterable[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -196,7 +182,7 @@ def build_summary(
         "methods": methods,
         "pairwise": [c.as_dict() for c in stats.pairwise_tests(finals)],
     }
-    return _jsonable(summary)
+    return jsonable(summary)
 
 
 def _write_text_atomic(path: Path, text: str) -> Path:
@@ -211,7 +197,7 @@ def _write_text_atomic(path: Path, text: str) -> Path:
 
 def write_summary_json(summary: Mapping[str, Any], path: str | Path) -> Path:
     """Write summary.json (nan written as null)."""
-    return _write_text_atomic(Path(path), json.dumps(_jsonable(summary), indent=2) + "\n")
+    return _write_text_atomic(Path(path), json.dumps(jsonable(summary), indent=2) + "\n")
 
 
 # -- trajectories.csv -------------------------------------------------------------------------
@@ -514,7 +500,7 @@ def summarise_oneshot(rows: Sequence[Mapping[str, Any]], setup: Mapping[str, Any
             "mean_kendall_tau": mean("kendall_tau"),
             "mean_cost_seconds": mean("cost_seconds"),
         }
-    return _jsonable({**setup, "runs": [dict(row) for row in rows], "methods": methods})
+    return jsonable({**setup, "runs": [dict(row) for row in rows], "methods": methods})
 
 
 _ONESHOT_HEADER = ("method", "seed", "test", "Kendall tau", "train s", "search s", "cost s", "final architecture")
@@ -644,7 +630,7 @@ def write_report(
         records, metadata, n_boot=n_boot, confidence=confidence, seed=seed, interrupted=interrupted
     )
     if oneshot is not None:
-        summary["oneshot"] = _jsonable(oneshot)
+        summary["oneshot"] = jsonable(oneshot)
     summary_json = write_summary_json(summary, out_dir / SUMMARY_FILE)
     plots: dict[str, Path] = {}
     if make_plots and any(r.rows for r in records):
