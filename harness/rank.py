@@ -83,11 +83,11 @@ def ground_truth_for(dataset: Dataset, path: Path | None) -> GroundTruth:
 
         values = {parse_architecture(text): float(acc) for text, acc in read_ground_truth(path).items()}
         return GroundTruth(values, f"stand-alone results {path}", chance)
-    if dataset.name != "cifar10":
+    from surrogates.analog_table import TABLE_DATASET, load_analog_benchmark
+
+    if dataset.name != TABLE_DATASET:
         raise UserError(f"there is no accuracy table for {dataset.name}; pass --ground-truth FILE "
                         f"(a results file written by 'nas-harness standalone')")
-    from surrogates.analog_table import load_analog_benchmark
-
     table = load_analog_benchmark()
     values = {arch: float(table.test_accuracy[arch.index]) for arch in all_architectures()}
     return GroundTruth(values, f"{table.name} ({table.report_metric})", chance)

@@ -51,6 +51,7 @@ from harness.errors import DataFileError, RunFailed, UserError
 from harness.interrupts import signal_name, stop_signals_to
 from harness.oneshot import StepContext, SupernetMethod
 from harness.supernet import Supernet
+from surrogates.analog_table import table_accuracy  # noqa: F401  (re-exported: the trainer's DARTS rows)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.jsonl"
@@ -196,17 +197,6 @@ def check_compatible(payload: dict[str, Any], method: str, config: TrainConfig, 
     if differences:
         raise UserError(f"checkpoint {where} was written for another configuration: {'; '.join(differences)} "
                         f"(checkpoint vs this run)")
-
-
-def table_accuracy(arch: str, dataset: str) -> float | None:
-    """The CIFAR-10 table's accuracy of ``arch`` (an NB201 string), as ``nas-harness rank`` uses it; None for
-    another dataset, which has no table."""
-    if dataset != "cifar10":
-        return None
-    from harness.space import parse_architecture
-    from surrogates.analog_table import load_analog_benchmark
-
-    return float(load_analog_benchmark().test_accuracy[parse_architecture(arch).index])
 
 
 def build_supernet(config: TrainConfig, dataset: Dataset) -> Supernet:

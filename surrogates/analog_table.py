@@ -159,3 +159,16 @@ def load_analog_benchmark(path: str | None = None) -> TabularBenchmark:
         report_metric=metric,
         extras=extras,
     )
+
+
+#: The one dataset the embedded table has accuracies for.
+TABLE_DATASET = "cifar10"
+
+
+def table_accuracy(arch: str, dataset: str) -> float | None:
+    """The table's accuracy of ``arch`` (an NB201 string) when ``dataset`` is the table's; None otherwise."""
+    if dataset != TABLE_DATASET:
+        return None
+    from harness.space import parse_architecture
+
+    return float(load_analog_benchmark().test_accuracy[parse_architecture(arch).index])
