@@ -238,9 +238,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
     reference = None
-    if dataset.name == "cifar10":
-        from surrogates.analog_table import load_analog_benchmark
+    from surrogates.analog_table import TABLE_DATASET, load_analog_benchmark
 
+    if dataset.name == TABLE_DATASET:
         reference = load_analog_benchmark()
     searcher = searcher_for(args.searcher, args.seed) if args.searcher else None
     budget = args.budget

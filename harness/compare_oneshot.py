@@ -225,12 +225,14 @@ class OneShotComparison:
                                      recalibrate=s.calibration_images > 0, seed=0)
         self.archs = select_architectures("sample", s.tau_archs, TAU_SAMPLE_SEED)
         self.truth, self.truth_values, tau_note = None, None, None
-        if s.ground_truth is not None or self.dataset.name == "cifar10":
+        from surrogates.analog_table import TABLE_DATASET
+
+        if s.ground_truth is not None or self.dataset.name == TABLE_DATASET:
             self.truth = ground_truth_for(self.dataset, s.ground_truth)
             self.truth_values = self.truth.lookup(self.archs)
         else:
             tau_note = f"not available: no accuracy table for {self.dataset.name} (pass --ground-truth FILE)"
-        if self.dataset.name != "cifar10":
+        if self.dataset.name != TABLE_DATASET:
             self.reference = None
         calibration = (f"BN recalibrated on {self.scoring.calibration_images} train images"
                        if self.scoring.recalibrate else "no BN recalibration")
