@@ -60,6 +60,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     train.add_argument("--snapshot-every", type=non_negative_int, default=0,
                        help="keep the weights every k epochs under snapshots/ (default: never)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--ema-decay", type=float, default=0.0,
+                       help="keep an exponential moving average of the weights with this decay per step, e.g. "
+                            "0.999; the monitor and rank score with it (default 0: none)")
     train.add_argument("--monitor-every", type=non_negative_int, default=0,
                        help="every k epochs, Kendall tau of the supernet on a fixed sample (CIFAR-10 table; "
                             "default: never)")
@@ -90,6 +93,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     rank.add_argument("--score", choices=("loss", "accuracy"), default="loss",
                       help="what ranks the architectures: the negative valid cross-entropy (default) or the valid "
                            "accuracy; both are written")
+    rank.add_argument("--weights", choices=("average", "last"), default="average",
+                      help="score with the run's weight average when it kept one (train --ema-decay; default) "
+                           "or with the last trained weights")
     rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
     rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
@@ -160,6 +166,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, C=args.C, N=args.N,
         bn_running_stats=not args.no_bn_running_stats, seed=args.seed, threads=args.threads,
         steps_per_epoch=args.steps_per_epoch, snapshot_every=args.snapshot_every, device=args.device,
+        ema_decay=args.ema_decay,
     )
     method = make_method(args.method, args.seed, dict(args.hp))
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
@@ -208,7 +215,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         meta = {"architectures_selected": mode, "sample_seed": args.seed, "ground_truth": truth_source.source,
                 "chance": truth_source.chance, "dataset": dataset.name}
         metrics = rank_checkpoint(path, dataset, archs, truth, scoring, out_dir, meta,
-                                  progress=not args.no_progress, bootstrap=args.bootstrap)
+                                  progress=not args.no_progress, bootstrap=args.bootstrap, weights=args.weights)
         results[name] = metrics
         print(f"## {name} ({path})\n{format_metrics(metrics)}\n")
         tracker.start_parent(f"rank-{name}", {"checkpoint": str(path), "archs": len(archs), "mode": mode,

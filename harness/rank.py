@@ -42,8 +42,27 @@ def select_architectures(mode: str, n: int, seed: int) -> list[Architecture]:
     return [Architecture.from_index(int(i)) for i in indices]
 
 
-def supernet_from_checkpoint(path: str | Path, dataset: Dataset) -> tuple[Supernet, dict[str, Any]]:
-    """The supernet a checkpoint (run folder, checkpoint.pt or snapshot) holds, and the checkpoint."""
+#: Which weights of a checkpoint score architectures: its weight average when the run kept
+#: one (``train --ema-decay``), else the trained weights; or the trained weights always.
+WEIGHT_CHOICES = ("average", "last")
+
+
+def scored_weights(payload: dict[str, Any], weights: str = "average") -> tuple[str, dict[str, Any]]:
+    """('average' or 'last', the state dict) that ``weights`` picks from a checkpoint."""
+    if weights not in WEIGHT_CHOICES:
+        raise UserError(f"unknown weights {weights!r}; accepted: {', '.join(WEIGHT_CHOICES)}")
+    if weights == "average" and "averaged_model" in payload:
+        return "average", payload["averaged_model"]
+    return "last", payload["model"]
+
+
+def supernet_from_checkpoint(path: str | Path, dataset: Dataset,
+                             weights: str = "average") -> tuple[Supernet, dict[str, Any]]:
+    """The supernet a checkpoint (run folder, checkpoint.pt or snapshot) holds, and the checkpoint.
+
+    ``weights`` picks its weight average when it has one ("average", the default) or the
+    trained weights ("last"); the checkpoint's ``"scored_weights"`` entry says which was loaded.
+    """
     payload = load_checkpoint(path)
     if payload["dataset"] != dataset.name:
         raise UserError(f"checkpoint {path} was trained on {payload['dataset']!r}, not {dataset.name!r}; "
@@ -51,8 +70,9 @@ def supernet_from_checkpoint(path: str | Path, dataset: Dataset) -> tuple[Supern
     config = TrainConfig.from_dict(payload["config"])
     model = Supernet(C=config.C, N=config.N, num_classes=dataset.num_classes, in_channels=dataset.image_shape[0],
                      affine=False, track_running_stats=config.bn_running_stats)
+    payload["scored_weights"], state = scored_weights(payload, weights)
     try:
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(state)
     except RuntimeError:
         raise UserError(f"checkpoint {path} does not fit a C={config.C}, N={config.N} supernet for "
                         f"{dataset.name} (it was written by another configuration)") from None
@@ -95,11 +115,11 @@ def ground_truth_for(dataset: Dataset, path: Path | None) -> GroundTruth:
 
 def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], truth: np.ndarray,
                     scoring: ScoringConfig, out_dir: Path, meta: dict[str, Any], progress: bool = True,
-                    bootstrap: int = 1000) -> dict[str, Any]:
+                    bootstrap: int = 1000, weights: str = "average") -> dict[str, Any]:
     """Score ``archs`` with one checkpoint and write ``out_dir``/ranking.{csv,json,png}; returns the metrics."""
     from harness.ranking import degenerate_mask, ranking_metrics, write_ranking
 
-    model, payload = supernet_from_checkpoint(path, dataset)
+    model, payload = supernet_from_checkpoint(path, dataset, weights)
     scorer = SupernetScorer(model, dataset, scoring)
     bar = None
     if progress:
@@ -124,6 +144,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
         "method": payload["method"],
         "epochs_trained": int(payload.get("epoch", 0)),
         "train_config": payload["config"],
+        "scored_weights": payload["scored_weights"],
         "architectures": len(archs),
         "scoring": {"calibration_images": scoring.calibration_images, "eval_images": scoring.eval_images,
                     "recalibrate_batchnorm": scoring.recalibrate, "seed": scoring.seed,

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from harness import jsonsafe
+from harness.averaging import WeightAverage
 from harness.data import Dataset
 from harness.errors import DataFileError, RunFailed, UserError
 from harness.interrupts import signal_name, stop_signals_to
@@ -85,9 +86,14 @@ class TrainConfig:
     snapshot_every: int = 0
     channels_last: bool = True
     device: str = "auto"
+    #: Keep an exponential moving average of the weights with this decay per step (0: off);
+    #: the monitor and ``rank`` then score with the average (``harness.averaging``).
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         check_common_settings(self)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -98,7 +104,7 @@ class TrainConfig:
     SHAPE_KEYS = ("C", "N", "bn_running_stats")
     #: Settings that change the trajectory; resuming with other values would not continue the same run.
     SCHEDULE_KEYS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "nesterov", "weight_decay", "grad_clip",
-                     "seed", "steps_per_epoch")
+                     "seed", "steps_per_epoch", "ema_decay")
 
 
 # -- pieces ---------------------------------------------------------------------------------
@@ -319,6 +325,7 @@ class SupernetTrainer:
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.method.setup(self.model)
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.optimizer = torch.optim.SGD(
             self.weight_parameters(), lr=config.lr, momentum=config.momentum,
             nesterov=config.nesterov, weight_decay=config.weight_decay,
@@ -364,6 +371,7 @@ class SupernetTrainer:
             "epoch_loss": list(self._epoch_loss),
             "valid_used": self.valid.used,
             "model": self.model.state_dict(),
+            **self._average_entries(),
             "optimizer": self.optimizer.state_dict(),
             "method_state": self.method.state_dict(),
             "history": self.history,
@@ -372,6 +380,13 @@ class SupernetTrainer:
             "tracking_run_id": self.tracking_run_id,
             "torch_version": str(torch.__version__),
         }
+
+    def _average_entries(self) -> dict[str, Any]:
+        """The weight average's state and the averaged model (what ``rank`` scores), when there is one."""
+        if self.average is None:
+            return {}
+        return {"weight_average": self.average.state_dict(),
+                "averaged_model": self.average.averaged_state_dict(self.model)}
 
     def save_checkpoint(self) -> Path:
         atomic_save(self.state(), self.checkpoint_path)
@@ -387,6 +402,8 @@ class SupernetTrainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.method.load_state_dict(payload["method_state"])
+        if self.average is not None:
+            self.average.load_state_dict(payload["weight_average"])
         self.epoch, self.step_in_epoch = int(payload["epoch"]), int(payload["step_in_epoch"])
         self._epoch_loss = [float(payload["epoch_loss"][0]), int(payload["epoch_loss"][1])]
         self.history = list(payload["history"])
@@ -401,6 +418,7 @@ class SupernetTrainer:
         if every and self.epoch % every == 0:
             atomic_save({"format": CHECKPOINT_FORMAT, "config": asdict(self.config), "method": self.method.name,
                          "dataset": self.dataset.name, "epoch": self.epoch, "model": self.model.state_dict(),
+                         **({"averaged_model": self.average.averaged_state_dict(self.model)} if self.average else {}),
                          "method_state": self.method.state_dict()},
                         self.run_dir / "snapshots" / f"epoch_{self.epoch:04d}.pt")
 
@@ -471,6 +489,8 @@ class SupernetTrainer:
                 context = StepContext(self.model, self.optimizer, self.valid, lr, cfg.grad_clip, self._autocast,
                                       progress=global_step / total_steps)
                 loss = self.method.train_step(context, images, labels)
+                if self.average is not None:
+                    self.average.update(self.model)
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"training loss became {loss} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1}; "
@@ -525,7 +545,7 @@ class SupernetTrainer:
         buffers = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
         was_training = self.model.training
         try:
-            with stop.abandonable():
+            with stop.abandonable(), self._scoring_weights():
                 return self.monitor(self.model, self.epoch, last=self.epoch == self.config.epochs)
         except _Abandon:  # the monitor may not have restored what it changed
             with torch.no_grad():
@@ -533,6 +553,10 @@ class SupernetTrainer:
                     buffer.copy_(buffers[name])
             self.model.train(was_training)
             raise
+
+    def _scoring_weights(self):
+        """The weights architectures are scored with: the average when the run keeps one."""
+        return self.average.swapped_in(self.model) if self.average is not None else contextlib.nullcontext()
 
     def _progress_bar(self):
         if not self.progress:

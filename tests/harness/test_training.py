@@ -395,3 +395,78 @@ def test_sigterm_then_sigint_stop_a_background_cli_run_with_a_resumable_checkpoi
         saved = load_checkpoint(run)
         assert epochs < saved["epoch"] < 50
         epochs = saved["epoch"]
+
+
+def test_weight_average_follows_the_documented_update_and_swaps_back():
+    from harness.averaging import WeightAverage
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+    average = WeightAverage(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[3.0, 6.0]]))
+    average.update(model)  # first update: decay min(0.5, 1/10) = 0.1, so the average moves 90% of the way
+    assert torch.allclose(average.average[0], torch.tensor([[2.8, 5.6]]))
+    average.update(model)  # second: min(0.5, 2/11)
+    assert torch.allclose(average.average[0], torch.tensor([[2.8, 5.6]]) + (9 / 11) * torch.tensor([[0.2, 0.4]]))
+    with pytest.raises(RuntimeError), average.swapped_in(model):
+        assert torch.equal(model.weight, average.average[0])
+        raise RuntimeError("scoring failed")
+    assert torch.equal(model.weight, torch.tensor([[3.0, 6.0]]))
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_weight_average_resumes_exactly_and_rank_scores_with_it(digits, tmp_path):
+    from harness.rank import supernet_from_checkpoint
+
+    with pytest.raises(UserError, match="ema_decay"):
+        TrainConfig(ema_decay=1.5)
+    reference = make_trainer(SPOS(seed=2), digits, tmp_path, "reference", seed=2, ema_decay=0.9)
+    reference.train()
+    method = SPOS(seed=2)
+    original_step, calls = method.train_step, {"n": 0}
+
+    def interrupting_step(ctx, images, labels):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original_step(ctx, images, labels)
+
+    method.train_step = interrupting_step
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(method, digits, tmp_path, "resumed", seed=2, ema_decay=0.9).train()
+    resumed = make_trainer(SPOS(seed=2), digits, tmp_path, "resumed", seed=2, ema_decay=0.9)
+    resumed.train(resume=True)
+    assert_same_weights(weights(reference), weights(resumed))
+    averaged = reference.average.averaged_state_dict(reference.model)
+    assert_same_weights(averaged, resumed.average.averaged_state_dict(resumed.model))
+    assert resumed.average.updates == 2 * TINY["steps_per_epoch"]
+    assert any(not torch.equal(averaged[k], weights(reference)[k]) for k in averaged)
+
+    model, payload = supernet_from_checkpoint(tmp_path / "resumed", digits)
+    assert payload["scored_weights"] == "average"
+    assert_same_weights(weights(model), averaged)
+    model, payload = supernet_from_checkpoint(tmp_path / "resumed", digits, weights="last")
+    assert payload["scored_weights"] == "last"
+    assert_same_weights(weights(model), weights(reference))
+    # a run without an average is scored with its trained weights
+    plain = make_trainer(SPOS(seed=2), digits, tmp_path, "plain", seed=2, epochs=1)
+    plain.train()
+    assert supernet_from_checkpoint(tmp_path / "plain", digits)[1]["scored_weights"] == "last"
+
+
+def test_the_monitor_scores_with_the_weight_average_and_training_goes_on_with_the_trained_weights(digits, tmp_path):
+    seen = []
+
+    def monitor(model, epoch, last=False):
+        seen.append(weights(model))
+        return {}
+
+    trainer = SupernetTrainer(SPOS(seed=0), digits, TrainConfig(**{**TINY, "epochs": 1, "ema_decay": 0.9}),
+                              tmp_path / "run", progress=False, monitor=monitor)
+    trainer.train()
+    assert_same_weights(seen[0], trainer.average.averaged_state_dict(trainer.model))
+    assert any(not torch.equal(seen[0][k], weights(trainer)[k]) for k in seen[0])
+    assert_same_weights(weights(trainer), dict(load_checkpoint(tmp_path / "run")["model"]))
