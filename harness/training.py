@@ -87,7 +87,8 @@ class TrainConfig:
     channels_last: bool = True
     device: str = "auto"
     #: Keep an exponential moving average of the weights with this decay per step (0: off);
-    #: the monitor and ``rank`` then score with the average (``harness.averaging``).
+    #: ``rank`` then scores with the average (``harness.averaging``), and the monitor checks
+    #: both: its ``monitor_*`` figures are the average's, ``monitor_last_weights_*`` the trained weights'.
     ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -544,19 +545,22 @@ class SupernetTrainer:
         """The monitor's figures for the epoch just finished; a stop request abandons the check at once."""
         buffers = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
         was_training = self.model.training
+        last = self.epoch == self.config.epochs
         try:
-            with stop.abandonable(), self._scoring_weights():
-                return self.monitor(self.model, self.epoch, last=self.epoch == self.config.epochs)
+            with stop.abandonable():
+                if self.average is None:
+                    return self.monitor(self.model, self.epoch, last=last)
+                # the average is what rank scores; the trained weights' figures show what averaging changed
+                figures = {f"monitor_last_weights_{key.removeprefix('monitor_')}": value
+                           for key, value in self.monitor(self.model, self.epoch, last=last).items()}
+                with self.average.swapped_in(self.model):
+                    return {**self.monitor(self.model, self.epoch, last=last), **figures}
         except _Abandon:  # the monitor may not have restored what it changed
             with torch.no_grad():
                 for name, buffer in self.model.named_buffers():
                     buffer.copy_(buffers[name])
             self.model.train(was_training)
             raise
-
-    def _scoring_weights(self):
-        """The weights architectures are scored with: the average when the run keeps one."""
-        return self.average.swapped_in(self.model) if self.average is not None else contextlib.nullcontext()
 
     def _progress_bar(self):
         if not self.progress:

@@ -462,11 +462,15 @@ def test_the_monitor_scores_with_the_weight_average_and_training_goes_on_with_th
 
     def monitor(model, epoch, last=False):
         seen.append(weights(model))
-        return {}
+        return {"monitor_kendall_tau": float(len(seen))}
 
     trainer = SupernetTrainer(SPOS(seed=0), digits, TrainConfig(**{**TINY, "epochs": 1, "ema_decay": 0.9}),
                               tmp_path / "run", progress=False, monitor=monitor)
     trainer.train()
-    assert_same_weights(seen[0], trainer.average.averaged_state_dict(trainer.model))
-    assert any(not torch.equal(seen[0][k], weights(trainer)[k]) for k in seen[0])
+    # checked twice: the trained weights first, then the average, whose figures keep the plain names
+    assert_same_weights(seen[0], weights(trainer))
+    assert_same_weights(seen[1], trainer.average.averaged_state_dict(trainer.model))
+    assert any(not torch.equal(seen[1][k], weights(trainer)[k]) for k in seen[1])
+    row = trainer.history[-1]
+    assert (row["monitor_kendall_tau"], row["monitor_last_weights_kendall_tau"]) == (2.0, 1.0)
     assert_same_weights(weights(trainer), dict(load_checkpoint(tmp_path / "run")["model"]))
