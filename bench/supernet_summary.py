@@ -38,24 +38,41 @@ def run_summary(folder: Path) -> dict:
     history = read_history(folder / "history.jsonl")
     last = history[-1]
     checks = [{"epoch": row["epoch"], "cpu_seconds": row.get("cpu_seconds"),
-               "tau_accuracy": row["monitor_kendall_tau"], "tau_loss": row.get("monitor_kendall_tau_by_loss")}
+               "tau_accuracy": row["monitor_kendall_tau"], "tau_loss": row.get("monitor_kendall_tau_by_loss"),
+               # runs with a weight average (train --ema-decay) also check the trained weights
+               "tau_loss_last_weights": row.get("monitor_last_weights_kendall_tau_by_loss")}
               for row in history if row.get("monitor_kendall_tau") is not None]
     summary = {
         "run": folder.name, "method": payload["method"], "C": config["C"], "N": config["N"],
         "epochs_done": last["epoch"], "epochs_planned": config["epochs"], "batch_size": config["batch_size"],
         "threads": config.get("threads"), "train_seconds": last.get("elapsed_seconds"),
         "cpu_seconds": last.get("cpu_seconds"), "final_train_loss": last.get("train_loss"),
-        "method_kwargs": payload.get("method_kwargs", {}), "monitor": checks,
+        "method_kwargs": payload.get("method_kwargs", {}), "ema_decay": config.get("ema_decay", 0.0),
+        "monitor": checks, "rankings": rankings_of(folder),
     }
-    ranking = RUNS / "ranking" / folder.name / "ranking.json"
-    if ranking.exists():
-        document = json.loads(ranking.read_text())
-        summary["ranking"] = {"architectures": document["meta"]["architectures"],
-                              "epochs_trained": document["meta"]["epochs_trained"],
-                              "scoring": document["meta"]["scoring"],
-                              "scoring_seconds": document["meta"]["scoring_seconds"],
-                              "metrics": document["metrics"]}
     return summary
+
+
+def run_folder_of(checkpoint: str) -> str:
+    """The run folder's name for a checkpoint path (a run folder, its checkpoint.pt or a snapshot)."""
+    path = Path(checkpoint)
+    if path.suffix == ".pt":
+        path = path.parent.parent if path.parent.name == "snapshots" else path.parent
+    return path.name
+
+
+def rankings_of(folder: Path) -> list[dict]:
+    """Every ``rank`` output under ranking/ that scored this run (by the checkpoint it names)."""
+    found = []
+    for document_path in sorted((folder.parent / "ranking").glob("*/ranking.json")):
+        meta = json.loads(document_path.read_text())["meta"]
+        if run_folder_of(meta["checkpoint"]) != folder.name:
+            continue
+        metrics = json.loads(document_path.read_text())["metrics"]
+        found.append({"name": document_path.parent.name, "architectures": meta["architectures"],
+                      "epochs_trained": meta["epochs_trained"], "weights": meta.get("scored_weights", "last"),
+                      "scoring": meta["scoring"], "scoring_seconds": meta["scoring_seconds"], "metrics": metrics})
+    return found
 
 
 def markdown(runs: list[dict]) -> str:
@@ -76,18 +93,24 @@ def markdown(runs: list[dict]) -> str:
     for run in runs:
         if not run["monitor"]:
             continue
+        averaged = run["ema_decay"] > 0
         lines.append(f"**{run['run']}**: " + ", ".join(
-            f"epoch {c['epoch']}: {c['tau_accuracy']:.3f} / {c['tau_loss']:.3f} ({c['cpu_seconds']:.0f} CPU s)"
-            for c in run["monitor"]) + " (tau by accuracy / by loss)")
+            f"epoch {c['epoch']}: {c['tau_accuracy']:.3f} / {c['tau_loss']:.3f}"
+            + (f" / {c['tau_loss_last_weights']:.3f}" if averaged and c["tau_loss_last_weights"] is not None else "")
+            + f" ({c['cpu_seconds']:.0f} CPU s)"
+            for c in run["monitor"])
+            + (f" (tau by accuracy / by loss, with the weight average (decay {run['ema_decay']}) / by loss, "
+               "trained weights)" if averaged else " (tau by accuracy / by loss)"))
         lines.append("")
-    ranked = {run["run"]: run["ranking"] for run in runs if "ranking" in run}
+    ranked = {ranking["name"]: ranking for run in runs for ranking in run["rankings"]}
     if ranked:
         lines += ["## Ranking with `nas-harness rank` (95% bootstrap intervals)", ""]
         for name, ranking in ranked.items():
             scoring = ranking["scoring"]
             lines.append(f"- {name}: {ranking['architectures']} architectures, epoch {ranking['epochs_trained']}, "
-                         f"score {scoring['score']}, {scoring['calibration_images']} calibration / "
-                         f"{scoring['eval_images']} valid images, {ranking['scoring_seconds']:.0f} s of scoring")
+                         f"{ranking['weights']} weights, score {scoring['score']}, {scoring['calibration_images']} "
+                         f"calibration / {scoring['eval_images']} valid images, "
+                         f"{ranking['scoring_seconds']:.0f} s of scoring")
         table = {name: {key: value for key, value in ranking["metrics"].items() if key in HEADLINE}
                  for name, ranking in ranked.items()}
         lines += ["", compare_table(table), ""]
