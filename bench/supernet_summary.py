@@ -49,6 +49,10 @@ def run_summary(folder: Path) -> dict:
         "cpu_seconds": last.get("cpu_seconds"), "final_train_loss": last.get("train_loss"),
         "method_kwargs": payload.get("method_kwargs", {}), "ema_decay": config.get("ema_decay", 0.0),
         "monitor": checks, "rankings": rankings_of(folder),
+        # DARTS: the argmax architecture after each epoch and its accuracy in the table
+        "derived": [{"epoch": row["epoch"], "arch": row["derived_arch"],
+                     "table_accuracy": row.get("derived_table_accuracy"), "skip_edges": row.get("skip_edges")}
+                    for row in history if "derived_arch" in row],
     }
     return summary
 
@@ -102,6 +106,15 @@ def markdown(runs: list[dict]) -> str:
             + (f" (tau by accuracy / by loss, with the weight average (decay {run['ema_decay']}) / by loss, "
                "trained weights)" if averaged else " (tau by accuracy / by loss)"))
         lines.append("")
+    for run in runs:
+        if run["derived"]:
+            lines += [f"## {run['run']}: the derived architecture after each epoch", "",
+                      "| epoch | derived architecture (argmax per edge) | skip edges | table accuracy |",
+                      "|---|---|---|---|"]
+            lines += [f"| {d['epoch']} | `{d['arch']}` | {d['skip_edges']} | "
+                      + (f"{d['table_accuracy']:.2f} |" if d["table_accuracy"] is not None else "n/a |")
+                      for d in run["derived"]]
+            lines.append("")
     ranked = {ranking["name"]: ranking for run in runs for ranking in run["rankings"]}
     if ranked:
         lines += ["## Ranking with `nas-harness rank` (95% bootstrap intervals)", ""]
