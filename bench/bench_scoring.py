@@ -48,7 +48,8 @@ def tau(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(kendalltau(scores, truth).statistic)
 
 
-def eval_image_study(scorer: SupernetScorer, archs, truth: np.ndarray, seed: int) -> dict:
+def eval_image_study(scorer: SupernetScorer, archs, truth: np.ndarray, seed: int,
+                     per_image_out: Path | None = None) -> dict:
     """Per-image figures of every architecture, then tau and cost for subsets of the images."""
     n_archs, n_images = len(archs), scorer.n_eval
     correct = np.empty((n_archs, n_images), dtype=bool)
@@ -82,6 +83,11 @@ def eval_image_study(scorer: SupernetScorer, archs, truth: np.ndarray, seed: int
         print(f"  n={n:6d}: tau accuracy {rows[-1]['kendall_tau_accuracy']:.3f}, loss "
               f"{rows[-1]['kendall_tau_loss']:.3f}, projected {rows[-1]['projected_seconds_per_1000_archs']:.0f} s "
               f"per 1,000 archs", flush=True)
+    if per_image_out is not None:  # for re-analysis (e.g. bootstrap over images); large, not committed
+        per_image_out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(per_image_out, archs=np.array([a.to_string() for a in archs]), truth=truth,
+                            correct=np.packbits(correct, axis=1), n_images=n_images,
+                            loss=losses.astype(np.float32))
     return {
         "architectures": n_archs,
         "max_eval_images": int(n_images),
@@ -94,12 +100,26 @@ def eval_image_study(scorer: SupernetScorer, archs, truth: np.ndarray, seed: int
 
 
 def calibration_study(model, dataset, archs, truth: np.ndarray, seed: int) -> list[dict]:
+    """Tau against the number of recalibration images, on fixed valid images.
+
+    The calibration sets are nested prefixes of one seeded draw and the 1,000 valid images are
+    the same for every row, so the rows differ only in the recalibration images.
+    """
+    scorer = SupernetScorer(model, dataset, ScoringConfig(calibration_images=max(CALIBRATION_COUNTS),
+                                                          eval_images=1000, seed=seed))
+    pool = torch.cat(scorer.calibration_batches)
+    trained = {name: buffer.clone() for name, buffer in model.named_buffers()}
     rows = []
     for images in CALIBRATION_COUNTS:
-        config = ScoringConfig(calibration_images=images, eval_images=1000, recalibrate=images > 0, seed=seed)
-        scorer = SupernetScorer(model, dataset, config)
         start = time.perf_counter()
-        scores = scorer.score_many(archs)
+        if images == 0:  # the running statistics the supernet kept while training
+            with torch.no_grad():
+                for name, buffer in model.named_buffers():
+                    buffer.copy_(trained[name])
+            scores = np.array([scorer.evaluate(arch) for arch in archs])
+        else:
+            scorer.calibration_batches = list(pool[:images].split(scorer.config.batch_size))
+            scores = scorer.score_many(archs)
         rows.append({"calibration_images": images, "kendall_tau_accuracy": tau(scores[:, 0], truth),
                      "kendall_tau_loss": tau(-scores[:, 1], truth),
                      "seconds_per_arch": (time.perf_counter() - start) / len(archs)})
@@ -130,7 +150,10 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['eval_images']} | {row['kendall_tau_accuracy']:.3f} | {row['kendall_tau_loss']:.3f} | "
                      f"{row['projected_seconds_per_1000_archs'] / 60:.1f} min |")
     if report.get("calibration"):
-        lines += ["", f"Recalibration images ({report['calibration_archs']} architectures, 1,000 valid images; "
+        selection = report.get("calibration_archs_selection", "the first of the sample, sorted by index")
+        design = report.get("calibration_design", "each row draws its own calibration and valid images")
+        lines += ["", f"Recalibration images ({report['calibration_archs']} architectures ({selection}); {design}; "
+                      "1,000 valid images; "
                       "0 = the supernet's own running statistics):", "",
                   "| calibration images | Kendall tau (accuracy) | Kendall tau (loss) | seconds per arch |",
                   "|---|---|---|---|"]
@@ -150,6 +173,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--save-per-image", type=Path, default=None, metavar="NPZ",
+                        help="also save every architecture's per-image correctness and loss (compressed npz)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = load_dataset("cifar10", args.data_dir)
@@ -165,12 +190,17 @@ def main() -> None:
     }
     print(f"eval-image study: {args.archs} architectures x {args.max_eval_images} valid images", flush=True)
     scorer = SupernetScorer(model, dataset, ScoringConfig(eval_images=args.max_eval_images, seed=args.seed))
-    report["eval_images"] = eval_image_study(scorer, archs, truth, args.seed)
+    report["eval_images"] = eval_image_study(scorer, archs, truth, args.seed, args.save_per_image)
     if args.calibration_archs:
         print(f"calibration study: {args.calibration_archs} architectures", flush=True)
         report["calibration_archs"] = args.calibration_archs
-        report["calibration"] = calibration_study(model, dataset, archs[:args.calibration_archs],
-                                                  truth[:args.calibration_archs], args.seed)
+        # a seeded random subset: the sample is sorted by index, so a prefix would over-represent some cells
+        subset = np.sort(np.random.default_rng(args.seed).choice(len(archs), size=min(args.calibration_archs,
+                                                                                     len(archs)), replace=False))
+        report["calibration_archs_selection"] = "seeded random subset of the sample"
+        report["calibration_design"] = "nested calibration sets, the same valid images in every row"
+        report["calibration"] = calibration_study(model, dataset, [archs[i] for i in subset], truth[subset],
+                                                  args.seed)
     name = Path(args.checkpoint).name if Path(args.checkpoint).is_dir() else Path(args.checkpoint).parent.name
     out = args.out or OUT / f"scoring-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
