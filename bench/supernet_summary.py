@@ -69,10 +69,10 @@ def rankings_of(folder: Path) -> list[dict]:
     """Every ``rank`` output under ranking/ that scored this run (by the checkpoint it names)."""
     found = []
     for document_path in sorted((folder.parent / "ranking").glob("*/ranking.json")):
-        meta = json.loads(document_path.read_text())["meta"]
+        document = json.loads(document_path.read_text())
+        meta, metrics = document["meta"], document["metrics"]
         if run_folder_of(meta["checkpoint"]) != folder.name:
             continue
-        metrics = json.loads(document_path.read_text())["metrics"]
         found.append({"name": document_path.parent.name, "architectures": meta["architectures"],
                       "epochs_trained": meta["epochs_trained"], "weights": meta.get("scored_weights", "last"),
                       "scoring": meta["scoring"], "scoring_seconds": meta["scoring_seconds"], "metrics": metrics})

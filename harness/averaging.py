@@ -61,10 +61,7 @@ class WeightAverage:
 
     def averaged_state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """``model``'s state dict with the averaged parameters in place of the trained ones."""
-        state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-        for name, value in zip(self.names, self.average, strict=True):
-            state[name] = value.to(state[name].dtype).clone()
-        return state
+        return with_average(model.state_dict(), self.state_dict())
 
     @contextlib.contextmanager
     def swapped_in(self, model: nn.Module) -> Iterator[nn.Module]:
@@ -80,3 +77,12 @@ class WeightAverage:
             with torch.no_grad():
                 for p, value in zip(params, trained, strict=True):
                     p.copy_(value)
+
+
+def with_average(model_state: dict[str, torch.Tensor], average_state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A copy of ``model_state`` (a state dict) whose parameters are those of ``average_state``
+    (``WeightAverage.state_dict()``, e.g. from a checkpoint); buffers stay the model's."""
+    state = {key: value.detach().clone() for key, value in model_state.items()}
+    for name, value in average_state["average"].items():
+        state[name] = value.to(state[name].dtype).clone()
+    return state

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.averaging import with_average
 from harness.data import Dataset
 from harness.errors import UserError
 from harness.scoring import ScoringConfig, SupernetScorer
@@ -51,8 +52,8 @@ def scored_weights(payload: dict[str, Any], weights: str = "average") -> tuple[s
     """('average' or 'last', the state dict) that ``weights`` picks from a checkpoint."""
     if weights not in WEIGHT_CHOICES:
         raise UserError(f"unknown weights {weights!r}; accepted: {', '.join(WEIGHT_CHOICES)}")
-    if weights == "average" and "averaged_model" in payload:
-        return "average", payload["averaged_model"]
+    if weights == "average" and "weight_average" in payload:
+        return "average", with_average(payload["model"], payload["weight_average"])
     return "last", payload["model"]
 
 

@@ -383,11 +383,8 @@ class SupernetTrainer:
         }
 
     def _average_entries(self) -> dict[str, Any]:
-        """The weight average's state and the averaged model (what ``rank`` scores), when there is one."""
-        if self.average is None:
-            return {}
-        return {"weight_average": self.average.state_dict(),
-                "averaged_model": self.average.averaged_state_dict(self.model)}
+        """The weight average's state (``rank`` scores with it), when the run keeps one."""
+        return {} if self.average is None else {"weight_average": self.average.state_dict()}
 
     def save_checkpoint(self) -> Path:
         atomic_save(self.state(), self.checkpoint_path)
@@ -419,7 +416,7 @@ class SupernetTrainer:
         if every and self.epoch % every == 0:
             atomic_save({"format": CHECKPOINT_FORMAT, "config": asdict(self.config), "method": self.method.name,
                          "dataset": self.dataset.name, "epoch": self.epoch, "model": self.model.state_dict(),
-                         **({"averaged_model": self.average.averaged_state_dict(self.model)} if self.average else {}),
+                         **self._average_entries(),
                          "method_state": self.method.state_dict()},
                         self.run_dir / "snapshots" / f"epoch_{self.epoch:04d}.pt")
 
