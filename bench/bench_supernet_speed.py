@@ -30,7 +30,6 @@ Writes results/bench/supernet_speed.json and .md. Run: .venv/bin/python bench/be
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import json
 import os
@@ -53,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.network import TinyNetwork, count_flops  # noqa: E402
+from harness.precision import autocast_factory  # noqa: E402
 from harness.space import (  # noqa: E402
     AVG_POOL,
     CONV1X1,
@@ -83,7 +83,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "harness_nchw": ("the shipped code, NCHW fp32", dict()),
     "harness_compiled_conv_bn": ("shipped code with each conv+BN a torch.compile'd function",
                                  dict(forward="compiled", channels_last=True)),
-    "harness_bf16": ("shipped code under torch.autocast('cpu', bfloat16), channels-last",
+    "harness_bf16": ("shipped code under bfloat16 autocast (train --precision bf16), channels-last",
                      dict(channels_last=True, bf16=True)),
     "xautodl_nchw": ("NB201's TinyNetworkRANDOM (xautodl), as its authors run it: NCHW fp32", dict(xautodl=True)),
     "xautodl_channels_last": ("TinyNetworkRANDOM, channels-last fp32", dict(xautodl=True, channels_last=True)),
@@ -214,7 +214,7 @@ def time_training(options: dict, archs: list[Architecture], warmup: int) -> dict
     """Images/s of ``len(archs) - warmup`` timed steps after ``warmup`` untimed ones."""
     channels_last = options.get("channels_last", False)
     x, y = batch(channels_last)
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if options.get("bf16") else contextlib.nullcontext
+    autocast = autocast_factory("bf16" if options.get("bf16") else "fp32", torch.device("cpu"))
     if options.get("xautodl"):
         model = build_xautodl(channels_last)
         random.seed(0)
@@ -255,25 +255,27 @@ def time_training(options: dict, archs: list[Architecture], warmup: int) -> dict
     return result
 
 
-def time_scoring(forward: str | None, archs: list[Architecture]) -> dict:
+def time_scoring(forward: str | None, archs: list[Architecture], precision: str = "fp32") -> dict:
     """Eval and recalibration images/s at the scorer's batch size, and the 1,000-architecture estimate."""
     model = build_supernet(forward, True, True)
+    autocast = autocast_factory(precision, torch.device("cpu"))
     generator = torch.Generator().manual_seed(1)
     calibration = [torch.randn(min(SCORING_BATCH, CALIBRATION_IMAGES - i), 3, IMAGE, IMAGE, generator=generator)
                    .contiguous(memory_format=CHANNELS_LAST) for i in range(0, CALIBRATION_IMAGES, SCORING_BATCH)]
     evaluation = [torch.randn(SCORING_BATCH, 3, IMAGE, IMAGE, generator=generator)
                   .contiguous(memory_format=CHANNELS_LAST) for _ in range(EVAL_IMAGES // SCORING_BATCH)]
-    recalibrate_batchnorm(model, archs[0], calibration[:1])
+    with autocast():
+        recalibrate_batchnorm(model, archs[0], calibration[:1])
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast():
         model(evaluation[0], archs[0])
     recal_seconds = eval_seconds = 0.0
     for arch in archs:
         start = time.perf_counter()
-        with torch.inference_mode(False):
+        with torch.inference_mode(False), autocast():
             recalibrate_batchnorm(model, arch, calibration)
         middle = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for images in evaluation:
                 model(images, arch)
         end = time.perf_counter()
@@ -496,7 +498,8 @@ def main() -> None:
     if args.scoring_archs:
         scoring_archs = architectures(args.scoring_archs, seed=1)
         report["scoring"] = {"reference": time_scoring("plain", scoring_archs),
-                             "harness": time_scoring(None, scoring_archs)}
+                             "harness": time_scoring(None, scoring_archs),
+                             "harness_bf16": time_scoring(None, scoring_archs, "bf16")}
         print("scoring", json.dumps(report["scoring"], indent=1), flush=True)
     if args.compile_archs:
         report["whole_model_compile"] = time_whole_model_compile(architectures(args.compile_archs, seed=2))

@@ -35,6 +35,14 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
 
 
+def add_precision_argument(parser: argparse.ArgumentParser, steps: str) -> None:
+    from harness.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="auto",
+                        help=f"arithmetic of the {steps}: " + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items())
+                        + " (default auto)")
+
+
 def add_parsers(sub, positive_int, non_negative_int) -> None:
     train = sub.add_parser("train", help="train a weight-sharing supernet with a one-shot method",
                            epilog="Ctrl-C or SIGTERM (kill PID, or kill -INT PID, also for a 'nohup ... &' job) "
@@ -60,6 +68,7 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     train.add_argument("--snapshot-every", type=non_negative_int, default=0,
                        help="keep the weights every k epochs under snapshots/ (default: never)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_precision_argument(train, "training steps")
     train.add_argument("--ema-decay", type=float, default=0.0,
                        help="keep an exponential moving average of the weights with this decay per step, e.g. "
                             "0.999; the monitor and rank score with it (default 0: none)")
@@ -96,6 +105,7 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     rank.add_argument("--weights", choices=("average", "last"), default="average",
                       help="score with the run's weight average when it kept one (train --ema-decay; default) "
                            "or with the last trained weights")
+    add_precision_argument(rank, "scoring forwards (and BN recalibration)")
     rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
     rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
@@ -113,6 +123,7 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     add_data_arguments(search)
     search.add_argument("--calibration-images", type=non_negative_int, default=640)
     search.add_argument("--eval-images", type=positive_int, default=1000)
+    add_precision_argument(search, "scoring forwards (and BN recalibration)")
     search.add_argument("--threads", type=positive_int, default=None)
     search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
 
@@ -139,6 +150,7 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
                                  "it are skipped (default OUT/standalone.csv)")
     standalone.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
     standalone.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_precision_argument(standalone, "training steps")
     standalone.add_argument("--no-progress", action="store_true")
 
 
@@ -166,7 +178,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, C=args.C, N=args.N,
         bn_running_stats=not args.no_bn_running_stats, seed=args.seed, threads=args.threads,
         steps_per_epoch=args.steps_per_epoch, snapshot_every=args.snapshot_every, device=args.device,
-        ema_decay=args.ema_decay,
+        ema_decay=args.ema_decay, precision=args.precision,
     )
     method = make_method(args.method, args.seed, dict(args.hp))
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
@@ -206,7 +218,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     truth = truth_source.lookup(archs)
     scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
                             recalibrate=not args.no_recalibrate and args.calibration_images > 0, seed=args.seed,
-                            score=args.score)
+                            score=args.score, precision=args.precision)
     names = run_names(args.checkpoint)
     tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-ranking")
     results = {}
@@ -259,7 +271,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             method = load_checkpoint(args.checkpoint)["method"]
             budget = {"darts": 1}.get(method, 1050)
     scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
-                            recalibrate=args.calibration_images > 0, seed=args.seed)
+                            recalibrate=args.calibration_images > 0, seed=args.seed, precision=args.precision)
     record, info = search_supernet(args.checkpoint, dataset, budget, scoring, searcher, reference)
     args.out.mkdir(parents=True, exist_ok=True)
     write_trajectories_csv([record], args.out / "trajectories.csv")
@@ -303,7 +315,7 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
         raise UserError("no architectures to train; give ARCH strings or --archs-file")
     config = StandaloneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, C=args.C, N=args.N,
                               seed=args.seed, threads=args.threads, steps_per_epoch=args.steps_per_epoch,
-                              eval_every=args.eval_every, device=args.device)
+                              eval_every=args.eval_every, device=args.device, precision=args.precision)
     results = args.results or args.out / "standalone.csv"
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
     finished = finished_architectures(results, dataset.name, config.epochs, config.seed)

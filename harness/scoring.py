@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from harness.augment import normalize
 from harness.data import Dataset
+from harness.precision import autocast_factory, check_precision
 from harness.space import Architecture
 from harness.supernet import Supernet, recalibrate_batchnorm
 from harness.types import Result
@@ -42,6 +43,9 @@ class ScoringConfig:
     recalibrate: bool = True
     seed: int = 0
     score: str = "loss"
+    #: "auto" (bfloat16 autocast on CUDA, float32 on the CPU), "fp32" or "bf16" (``harness.precision``);
+    #: BatchNorm statistics are recalibrated under the same precision.
+    precision: str = "auto"
 
     SCORES = {"loss": "negative mean cross-entropy on the valid images",
               "accuracy": "accuracy (%) on the valid images"}
@@ -49,6 +53,7 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         if self.score not in self.SCORES:
             raise ValueError(f"score must be one of {sorted(self.SCORES)}, got {self.score!r}")
+        check_precision(self.precision)
 
     def ranking_score(self, accuracy_and_loss: np.ndarray) -> np.ndarray:
         """The figure that ranks architectures (higher is better) from ``score_many``'s (n, 2) output."""
@@ -64,6 +69,7 @@ class SupernetScorer:
         config = config or ScoringConfig()
         self.model, self.dataset, self.config = model, dataset, config
         device = next(model.parameters()).device
+        self.autocast = autocast_factory(config.precision, device)
         rng = np.random.default_rng(config.seed)
         train_x, _ = dataset.split("train")
         valid_x, valid_y = dataset.split("valid")
@@ -89,7 +95,8 @@ class SupernetScorer:
         self.model.eval()
         correct, losses = [], []
         for images, labels in self.eval_batches:
-            logits = self.model(images, arch).float()
+            with self.autocast():
+                logits = self.model(images, arch).float()
             correct.append((logits.argmax(1) == labels).cpu())
             losses.append(F.cross_entropy(logits, labels, reduction="none").cpu())
         return torch.cat(correct).numpy(), torch.cat(losses).double().numpy()
@@ -102,7 +109,7 @@ class SupernetScorer:
     def recalibrate(self, arch: Architecture) -> None:
         """Recompute ``arch``'s BatchNorm statistics on the calibration images (when configured)."""
         if self.config.recalibrate:
-            with torch.inference_mode(False):
+            with torch.inference_mode(False), self.autocast():
                 recalibrate_batchnorm(self.model, arch, self.calibration_batches)
 
     def score(self, arch: Architecture) -> tuple[float, float]:

@@ -4,8 +4,9 @@ Defaults are NB201's protocol for its 200-epoch results: SGD with Nesterov momen
 learning rate 0.1 annealed by a cosine (per step) to 0, weight decay 5e-4, batch 256, on
 the ``train`` split with the dataset's augmentation; the network is ``TinyNetwork`` with
 affine BatchNorms that keep running statistics. At the end the network is evaluated (eval
-mode, no augmentation, float32) on the ``valid`` and ``test`` splits. On CUDA the training
-steps run under bfloat16 autocast, as the supernet loop's do.
+mode, no augmentation, float32) on the ``valid`` and ``test`` splits. The training steps run
+under the configured ``precision`` (``harness.precision``), as the supernet loop's do: by
+default bfloat16 autocast on CUDA and float32 on the CPU.
 
 The run reuses the supernet loop's pieces (``harness.training``): weights initialised from
 ``config.seed`` with an explicit generator, the batches of epoch ``e`` drawn from a
@@ -19,7 +20,6 @@ Finished results are appended to a CSV (``RESULTS_HEADER``) that ``nas-harness r
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from harness.data import Dataset
 from harness.errors import UserError
 from harness.network import TinyNetwork, count_parameters
+from harness.precision import autocast_factory
 from harness.space import Architecture, as_architecture, parse_architecture
 from harness.training import (
     CHECKPOINT_FORMAT,
@@ -79,6 +80,8 @@ class StandaloneConfig:
     eval_every: int = 0
     channels_last: bool = True
     device: str = "auto"
+    #: "auto" (bfloat16 autocast on CUDA, float32 on the CPU), "fp32" or "bf16" (``harness.precision``).
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check_common_settings(self)
@@ -95,7 +98,7 @@ class StandaloneConfig:
 
     #: Settings a checkpoint must agree on to be continued (shape and trajectory).
     RESUME_KEYS = ("C", "N", "epochs", "batch_size", "lr", "lr_min", "momentum", "nesterov", "weight_decay",
-                   "seed", "steps_per_epoch")
+                   "seed", "steps_per_epoch", "precision")
 
 
 class StandaloneTrainer:
@@ -108,6 +111,7 @@ class StandaloneTrainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.device = resolve_device(config.device)
+        self._autocast = autocast_factory(config.precision, self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.model = TinyNetwork(self.arch, C=config.C, N=config.N, num_classes=dataset.num_classes,
@@ -131,11 +135,6 @@ class StandaloneTrainer:
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT_NAME
-
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     # -- checkpoints --------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from harness.data import Dataset
 from harness.errors import DataFileError, RunFailed, UserError
 from harness.interrupts import signal_name, stop_signals_to
 from harness.oneshot import StepContext, SupernetMethod
+from harness.precision import autocast_factory, check_precision
 from harness.supernet import Supernet
 from surrogates.analog_table import table_accuracy  # noqa: F401  (re-exported: the trainer's DARTS rows)
 
@@ -90,6 +91,8 @@ class TrainConfig:
     #: ``rank`` then scores with the average (``harness.averaging``), and the monitor checks
     #: both: its ``monitor_*`` figures are the average's, ``monitor_last_weights_*`` the trained weights'.
     ema_decay: float = 0.0
+    #: "auto" (bfloat16 autocast on CUDA, float32 on the CPU), "fp32" or "bf16" (``harness.precision``).
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check_common_settings(self)
@@ -105,7 +108,7 @@ class TrainConfig:
     SHAPE_KEYS = ("C", "N", "bn_running_stats")
     #: Settings that change the trajectory; resuming with other values would not continue the same run.
     SCHEDULE_KEYS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "nesterov", "weight_decay", "grad_clip",
-                     "seed", "steps_per_epoch", "ema_decay")
+                     "seed", "steps_per_epoch", "ema_decay", "precision")
 
 
 # -- pieces ---------------------------------------------------------------------------------
@@ -127,6 +130,7 @@ def check_common_settings(config: Any) -> None:
         raise UserError(f"seed must be a non-negative integer, got {config.seed}")
     if config.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"unknown device {config.device!r}; accepted: auto, cpu, cuda")
+    check_precision(config.precision)
 
 
 def initialise_weights(model: nn.Module, generator: torch.Generator) -> None:
@@ -318,6 +322,7 @@ class SupernetTrainer:
         self.tracker = tracker
         self.progress = progress
         self.device = resolve_device(config.device)
+        self._autocast = autocast_factory(config.precision, self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.model = build_supernet(config, dataset)
@@ -351,11 +356,6 @@ class SupernetTrainer:
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / CHECKPOINT_NAME
-
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     # -- checkpoints --------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
