@@ -86,7 +86,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     rank.add_argument("--checkpoint", type=Path, nargs="+", required=True,
                       help="one or more run folders / checkpoint files (all score the same architectures)")
     which = rank.add_mutually_exclusive_group()
-    which.add_argument("--archs", type=positive_int, default=1000, help="a seeded sample of N (default 1000)")
+    which.add_argument("--archs", type=positive_int, default=None,
+                       help="a seeded sample of N (default 1000; with --ground-truth: every architecture the "
+                            "file covers)")
     which.add_argument("--all", action="store_true", help="all 15,625 architectures")
     which.add_argument("--unique", action="store_true", help="the 6,466 non-isomorphic architectures")
     rank.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample and the scoring images")
@@ -211,10 +213,16 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    mode = "all" if args.all else "unique" if args.unique else "sample"
-    archs = select_architectures(mode, args.archs, args.seed)
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
     truth_source = ground_truth_for(dataset, args.ground_truth)
+    if args.all or args.unique:
+        mode = "all" if args.all else "unique"
+    else:
+        mode = "covered" if args.archs is None and args.ground_truth is not None else "sample"
+    if mode == "covered":  # every architecture of the stand-alone results file, in index order
+        archs = sorted(truth_source.values, key=lambda arch: arch.index)
+    else:
+        archs = select_architectures(mode, args.archs or 1000, args.seed)
     truth = truth_source.lookup(archs)
     scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
                             recalibrate=not args.no_recalibrate and args.calibration_images > 0, seed=args.seed,

@@ -165,3 +165,22 @@ def test_rank_ranks_by_the_chosen_score_and_writes_both(digits, greedy_run, tmp_
     import csv
     rows = list(csv.DictReader((out / "ranking.csv").open()))
     assert np.allclose([float(r["supernet_score"]) for r in rows], expected)
+
+
+def test_rank_against_stand_alone_results_ranks_the_architectures_they_cover(greedy_run, tmp_path):
+    import csv
+
+    archs = [a.to_string() for a in select_architectures("sample", 3, seed=5)]
+    standalone = tmp_path / "standalone"
+    assert main(["standalone", *archs, "--out", str(standalone), "--dataset", "digits", "--epochs", "1",
+                 "--batch-size", "32", "--C", "4", "--N", "1", "--steps-per-epoch", "2", "--threads", "1",
+                 "--no-progress"]) == 0
+    results = {row["arch"]: float(row["test_accuracy"]) for row in csv.DictReader((standalone / "standalone.csv").open())}
+    out = tmp_path / "rank"
+    assert main(["rank", "--checkpoint", str(greedy_run), "--dataset", "digits", "--no-mlflow", "--no-progress",
+                 "--ground-truth", str(standalone / "standalone.csv"), "--calibration-images", "64",
+                 "--eval-images", "128", "--bootstrap", "10", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "ranking.csv").open()))
+    assert {row["arch"]: float(row["ground_truth"]) for row in rows} == pytest.approx(results)
+    meta = strict_json((out / "ranking.json").read_text())
+    assert meta.get("meta", meta)["architectures_selected"] == "covered"
