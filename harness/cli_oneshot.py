@@ -101,9 +101,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     rank.add_argument("--eval-images", type=positive_int, default=1000,
                       help="valid images each architecture is scored on (default 1000)")
     rank.add_argument("--no-recalibrate", action="store_true", help="score with the supernet's own BN statistics")
-    rank.add_argument("--score", choices=("loss", "accuracy"), default="loss",
-                      help="what ranks the architectures: the negative valid cross-entropy (default) or the valid "
-                           "accuracy; both are written")
+    rank.add_argument("--score", choices=("loss", "accuracy", "probability"), default="loss",
+                      help="what ranks the architectures: the negative valid cross-entropy (default), the valid "
+                           "accuracy or the mean true-class probability; all three are written")
     rank.add_argument("--weights", choices=("average", "last"), default="average",
                       help="score with the run's weight average when it kept one (train --ema-decay; default) "
                            "or with the last trained weights")
@@ -126,6 +126,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     search.add_argument("--calibration-images", type=non_negative_int, default=640)
     search.add_argument("--eval-images", type=positive_int, default=1000)
     add_precision_argument(search, "scoring forwards (and BN recalibration)")
+    search.add_argument("--score", choices=("loss", "accuracy", "probability"), default="loss",
+                        help="the search signal, as in rank: the loss (as 100 * exp(-loss), default), the accuracy "
+                             "or the mean true-class probability")
     search.add_argument("--threads", type=positive_int, default=None)
     search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
 
@@ -279,7 +282,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
             method = load_checkpoint(args.checkpoint)["method"]
             budget = {"darts": 1}.get(method, 1050)
     scoring = ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
-                            recalibrate=args.calibration_images > 0, seed=args.seed, precision=args.precision)
+                            recalibrate=args.calibration_images > 0, seed=args.seed, precision=args.precision,
+                            score=args.score)
     record, info = search_supernet(args.checkpoint, dataset, budget, scoring, searcher, reference)
     args.out.mkdir(parents=True, exist_ok=True)
     write_trajectories_csv([record], args.out / "trajectories.csv")

@@ -46,6 +46,7 @@ class RankingMonitor:
         return {
             "monitor_kendall_tau": float(kendalltau(scores[:, 0], self.truth).statistic),
             "monitor_kendall_tau_by_loss": float(kendalltau(-scores[:, 1], self.truth).statistic),
+            "monitor_kendall_tau_by_probability": float(kendalltau(scores[:, 2], self.truth).statistic),
             "monitor_spearman": float(spearmanr(scores[:, 0], self.truth).statistic),
             "monitor_archs": len(self.archs),
             "monitor_seconds": time.perf_counter() - start,

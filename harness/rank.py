@@ -19,7 +19,7 @@ import torch
 from harness.averaging import with_average
 from harness.data import Dataset
 from harness.errors import UserError
-from harness.scoring import ScoringConfig, SupernetScorer
+from harness.scoring import FIGURES, ScoringConfig, SupernetScorer
 from harness.space import (
     NUM_ARCHITECTURES,
     Architecture,
@@ -154,8 +154,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
         "scoring_seconds": seconds,
         "seconds_per_architecture": seconds / max(len(archs), 1),
         "degenerate_architectures": int(degenerate.sum()),
-        "supernet_accuracy": scores[:, 0].tolist(),
-        "supernet_loss": scores[:, 1].tolist(),
+        **{f"supernet_{name}": scores[:, i].tolist() for i, name in enumerate(FIGURES)},
     }
     write_ranking(out_dir, [a.to_string() for a in archs], ranked_by, truth, metrics, full_meta)
     return metrics

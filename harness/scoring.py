@@ -7,12 +7,12 @@ is never touched. Recalibration is on by default; with ``recalibrate=False`` the
 statistics the supernet accumulated while training are used as they are (or, for a
 supernet without running statistics, the batch statistics of each valid batch).
 
-Both the accuracy (%) and the mean cross-entropy are measured; which one ranks
-architectures is ``ScoringConfig.score``. The default is the loss (the score is then the
-negative mean cross-entropy, higher is better): on the same images it is a continuous
-figure where accuracy moves in steps of 1/n, and it ranked better at every check of our
-CIFAR-10 supernets (results/supernets/*/history.jsonl: ``monitor_kendall_tau_by_loss``
-against ``monitor_kendall_tau``).
+Three figures are measured per architecture (``FIGURES``): the accuracy (%), the mean
+cross-entropy, and the mean softmax probability of the true class (%). Which one ranks
+architectures is ``ScoringConfig.score``; ``percent_score`` puts each on the 0-100 scale
+of an accuracy (the loss as ``100 * exp(-loss)``, the geometric mean of the true-class
+probabilities, which orders architectures exactly as the loss does), and that is the
+reward a search stage on the supernet sees, so a search and ``rank`` use one signal.
 """
 
 from __future__ import annotations
@@ -48,17 +48,28 @@ class ScoringConfig:
     precision: str = "auto"
 
     SCORES = {"loss": "negative mean cross-entropy on the valid images",
-              "accuracy": "accuracy (%) on the valid images"}
+              "accuracy": "accuracy (%) on the valid images",
+              "probability": "mean softmax probability (%) of the true class on the valid images"}
 
     def __post_init__(self) -> None:
         if self.score not in self.SCORES:
             raise ValueError(f"score must be one of {sorted(self.SCORES)}, got {self.score!r}")
         check_precision(self.precision)
 
-    def ranking_score(self, accuracy_and_loss: np.ndarray) -> np.ndarray:
-        """The figure that ranks architectures (higher is better) from ``score_many``'s (n, 2) output."""
-        values = np.asarray(accuracy_and_loss, dtype=float)
-        return values[..., 0] if self.score == "accuracy" else -values[..., 1]
+    def ranking_score(self, figures: np.ndarray) -> np.ndarray:
+        """The figure that ranks architectures (higher is better) from ``score_many``'s (n, 3) output."""
+        values = np.asarray(figures, dtype=float)
+        return -values[..., 1] if self.score == "loss" else values[..., FIGURES.index(self.score)]
+
+    def percent_score(self, figures: np.ndarray) -> np.ndarray:
+        """``ranking_score`` mapped monotonically onto 0-100 (the loss as ``100 * exp(-loss)``)."""
+        values = np.asarray(figures, dtype=float)
+        return 100.0 * np.exp(-values[..., 1]) if self.score == "loss" else self.ranking_score(values)
+
+
+#: The columns of ``SupernetScorer.score_many``: accuracy (%), mean cross-entropy, mean
+#: true-class probability (%).
+FIGURES = ("accuracy", "loss", "probability")
 
 
 class SupernetScorer:
@@ -101,10 +112,10 @@ class SupernetScorer:
             losses.append(F.cross_entropy(logits, labels, reduction="none").cpu())
         return torch.cat(correct).numpy(), torch.cat(losses).double().numpy()
 
-    def evaluate(self, arch: Architecture) -> tuple[float, float]:
-        """(accuracy in %, mean cross-entropy) of ``arch`` on the evaluation images."""
+    def evaluate(self, arch: Architecture) -> tuple[float, float, float]:
+        """``FIGURES`` of ``arch`` on the evaluation images: accuracy (%), mean loss, mean probability (%)."""
         correct, losses = self.per_image(arch)
-        return 100.0 * float(correct.mean()), float(losses.mean())
+        return 100.0 * float(correct.mean()), float(losses.mean()), 100.0 * float(np.exp(-losses).mean())
 
     def recalibrate(self, arch: Architecture) -> None:
         """Recompute ``arch``'s BatchNorm statistics on the calibration images (when configured)."""
@@ -112,8 +123,8 @@ class SupernetScorer:
             with torch.inference_mode(False), self.autocast():
                 recalibrate_batchnorm(self.model, arch, self.calibration_batches)
 
-    def score(self, arch: Architecture) -> tuple[float, float]:
-        """Recalibrate (when configured) and evaluate one architecture: (accuracy %, loss)."""
+    def score(self, arch: Architecture) -> tuple[float, float, float]:
+        """Recalibrate (when configured) and evaluate one architecture: its ``FIGURES``."""
         start = time.perf_counter()
         self.recalibrate(arch)
         result = self.evaluate(arch)
@@ -122,8 +133,8 @@ class SupernetScorer:
         return result
 
     def score_many(self, archs: Sequence[Architecture], progress=None) -> np.ndarray:
-        """(n, 2): accuracy and loss of each architecture; ``progress`` is called once per architecture."""
-        out = np.empty((len(archs), 2))
+        """(n, 3): the ``FIGURES`` of each architecture; ``progress`` is called once per architecture."""
+        out = np.empty((len(archs), len(FIGURES)))
         for i, arch in enumerate(archs):
             out[i] = self.score(arch)
             if progress is not None:
@@ -143,16 +154,21 @@ class SupernetBenchmark:
         self.scorer = scorer
         self.name = name
         self.reference = reference
-        self.reward_metric = (f"supernet accuracy on {scorer.n_eval} valid images "
-                              f"({'after BN recalibration on ' + str(scorer.config.calibration_images) + ' train images' if scorer.config.recalibrate else 'no BN recalibration'})")
+        config = scorer.config
+        calibration = (f"after BN recalibration on {config.calibration_images} train images" if config.recalibrate
+                       else "no BN recalibration")
+        reward = {"loss": "100 * exp(-mean cross-entropy)", "accuracy": "accuracy (%)",
+                  "probability": "mean true-class probability (%)"}[config.score]
+        self.reward_metric = f"supernet {reward} on {scorer.n_eval} valid images ({calibration})"
         self.report_metric = reference.report_metric if reference is not None else "none (no reference table)"
-        self._cache: dict[Architecture, tuple[float, float]] = {}
+        self._cache: dict[Architecture, tuple[float, float, float]] = {}
 
     def query(self, arch: Architecture) -> Result:
         start = time.perf_counter()
         if arch not in self._cache:
             self._cache[arch] = self.scorer.score(arch)
-        accuracy, loss = self._cache[arch]
+        figures = self._cache[arch]
         test = float(self.reference.query(arch).test_accuracy) if self.reference is not None else float("nan")
-        return Result(val_accuracy=accuracy, test_accuracy=test, cost_seconds=time.perf_counter() - start,
-                      extras={"supernet_loss": loss})
+        return Result(val_accuracy=float(self.scorer.config.percent_score(np.array(figures))), test_accuracy=test,
+                      cost_seconds=time.perf_counter() - start,
+                      extras={f"supernet_{name}": value for name, value in zip(FIGURES, figures, strict=True)})

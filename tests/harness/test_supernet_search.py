@@ -137,18 +137,38 @@ def test_per_image_figures_add_up_to_the_score(digits, greedy_run):
     model, _ = supernet_from_checkpoint(greedy_run, digits)
     scorer = SupernetScorer(model, digits, SCORING)
     arch = Architecture.from_string("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|")
-    accuracy, loss = scorer.score(arch)
+    accuracy, loss, probability = scorer.score(arch)
     correct, losses = scorer.per_image(arch)
     assert correct.shape == losses.shape == (SCORING.eval_images,)
     assert accuracy == pytest.approx(100.0 * correct.mean()) and loss == pytest.approx(losses.mean())
-    assert np.array_equal(SCORING.ranking_score(np.array([[accuracy, loss]])), [-loss])
-    by_accuracy = dataclasses.replace(SCORING, score="accuracy")
-    assert np.array_equal(by_accuracy.ranking_score(np.array([[accuracy, loss]])), [accuracy])
+    assert probability == pytest.approx(100.0 * np.exp(-losses).mean())
+    figures = np.array([[accuracy, loss, probability]])
+    expected = {"loss": (-loss, 100.0 * np.exp(-loss)), "accuracy": (accuracy, accuracy),
+                "probability": (probability, probability)}
+    for score, (ranked_by, percent) in expected.items():
+        config = dataclasses.replace(SCORING, score=score)
+        assert config.ranking_score(figures) == pytest.approx([ranked_by])
+        assert config.percent_score(figures) == pytest.approx([percent])
     with pytest.raises(ValueError, match="score must be one of"):
         dataclasses.replace(SCORING, score="flops")
 
 
-@pytest.mark.parametrize("score", ["loss", "accuracy"])
+@pytest.mark.parametrize("score", ["loss", "accuracy", "probability"])
+def test_a_search_on_the_supernet_is_rewarded_by_the_ranking_score_in_percent(digits, greedy_run, score):
+    model, _ = supernet_from_checkpoint(greedy_run, digits)
+    config = dataclasses.replace(SCORING, score=score)
+    benchmark = SupernetBenchmark(SupernetScorer(model, digits, config), "supernet")
+    arch = Architecture.from_index(4321)
+    figures = SupernetScorer(model, digits, config).score(arch)
+    result = benchmark.query(arch)
+    assert result.val_accuracy == pytest.approx(float(config.percent_score(np.array(figures))))
+    assert 0.0 <= result.val_accuracy <= 100.0
+    assert result.extras == pytest.approx(dict(zip(("supernet_accuracy", "supernet_loss", "supernet_probability"),
+                                                   figures, strict=True)))
+    assert score.replace("loss", "exp(-mean cross-entropy)") in benchmark.reward_metric
+
+
+@pytest.mark.parametrize("score", ["loss", "accuracy", "probability"])
 def test_rank_ranks_by_the_chosen_score_and_writes_both(digits, greedy_run, tmp_path, score):
     archs = select_architectures("sample", 6, seed=0)
     truth_file = tmp_path / "truth.csv"
@@ -161,7 +181,7 @@ def test_rank_ranks_by_the_chosen_score_and_writes_both(digits, greedy_run, tmp_
     report = strict_json((out / "ranking.json").read_text())
     meta = report.get("meta", report)
     assert meta["scoring"]["score"] == score
-    expected = (np.array(meta["supernet_accuracy"]) if score == "accuracy" else -np.array(meta["supernet_loss"]))
+    expected = -np.array(meta["supernet_loss"]) if score == "loss" else np.array(meta[f"supernet_{score}"])
     import csv
     rows = list(csv.DictReader((out / "ranking.csv").open()))
     assert np.allclose([float(r["supernet_score"]) for r in rows], expected)
