@@ -48,6 +48,8 @@ def run_summary(folder: Path) -> dict:
         "threads": config.get("threads"), "train_seconds": last.get("elapsed_seconds"),
         "cpu_seconds": last.get("cpu_seconds"), "final_train_loss": last.get("train_loss"),
         "method_kwargs": payload.get("method_kwargs", {}), "ema_decay": config.get("ema_decay", 0.0),
+        # runs before --precision trained in float32 on the CPU (what "auto" means there)
+        "precision": {"auto": "fp32"}.get(config.get("precision", "auto"), config.get("precision")),
         "monitor": checks, "rankings": rankings_of(folder),
         # DARTS: the argmax architecture after each epoch and its accuracy in the table
         "derived": [{"epoch": row["epoch"], "arch": row["derived_arch"],
@@ -84,12 +86,12 @@ def markdown(runs: list[dict]) -> str:
              "Every figure below is read from the run folders in this directory (`history.jsonl`, the "
              "checkpoint) and from `ranking/<run>/ranking.json`; `bench/supernet_summary.py` writes this page. "
              "CPU seconds are the training process's user+system time (monitor checks included).", "",
-             "| run | method | C | N | epochs | wall s | CPU s | last train loss | last monitor tau (acc / loss) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| run | method | C | N | precision | epochs | wall s | CPU s | last train loss | last monitor tau (acc / loss) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         last = run["monitor"][-1] if run["monitor"] else None
         tau = f"{last['tau_accuracy']:.3f} / {last['tau_loss']:.3f} (epoch {last['epoch']})" if last else "n/a"
-        lines.append(f"| {run['run']} | {run['method']} | {run['C']} | {run['N']} | "
+        lines.append(f"| {run['run']} | {run['method']} | {run['C']} | {run['N']} | {run['precision']} | "
                      f"{run['epochs_done']} of {run['epochs_planned']} | {run['train_seconds']:.0f} | "
                      f"{run['cpu_seconds']:.0f} | {run['final_train_loss']:.3f} | {tau} |")
     lines += ["", "## Kendall tau against epochs (monitor: 200 fixed architectures, 320 calibration and 500 valid "
@@ -123,6 +125,7 @@ def markdown(runs: list[dict]) -> str:
             lines.append(f"- {name}: {ranking['architectures']} architectures, epoch {ranking['epochs_trained']}, "
                          f"{ranking['weights']} weights, score {scoring['score']}, {scoring['calibration_images']} "
                          f"calibration / {scoring['eval_images']} valid images, "
+                         f"{ {'auto': 'fp32'}.get(scoring.get('precision', 'auto'), scoring.get('precision'))}, "
                          f"{ranking['scoring_seconds']:.0f} s of scoring")
         table = {name: {key: value for key, value in ranking["metrics"].items() if key in HEADLINE}
                  for name, ranking in ranked.items()}

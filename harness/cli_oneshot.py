@@ -101,9 +101,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     rank.add_argument("--eval-images", type=positive_int, default=1000,
                       help="valid images each architecture is scored on (default 1000)")
     rank.add_argument("--no-recalibrate", action="store_true", help="score with the supernet's own BN statistics")
-    rank.add_argument("--score", choices=("loss", "accuracy", "probability"), default="loss",
-                      help="what ranks the architectures: the negative valid cross-entropy (default), the valid "
-                           "accuracy or the mean true-class probability; all three are written")
+    rank.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
+                      help="what ranks the architectures: the mean true-class probability on the valid images "
+                           "(default), the negative valid cross-entropy or the valid accuracy; all three are written")
     rank.add_argument("--weights", choices=("average", "last"), default="average",
                       help="score with the run's weight average when it kept one (train --ema-decay; default) "
                            "or with the last trained weights")
@@ -126,9 +126,9 @@ def add_parsers(sub, positive_int, non_negative_int) -> None:
     search.add_argument("--calibration-images", type=non_negative_int, default=640)
     search.add_argument("--eval-images", type=positive_int, default=1000)
     add_precision_argument(search, "scoring forwards (and BN recalibration)")
-    search.add_argument("--score", choices=("loss", "accuracy", "probability"), default="loss",
-                        help="the search signal, as in rank: the loss (as 100 * exp(-loss), default), the accuracy "
-                             "or the mean true-class probability")
+    search.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
+                        help="the search signal, as in rank: the mean true-class probability (%%, default), the "
+                             "loss (as 100 * exp(-loss)) or the accuracy")
     search.add_argument("--threads", type=positive_int, default=None)
     search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
 

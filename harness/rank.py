@@ -8,6 +8,7 @@ checkpoint as they complete.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import stats
 from harness.averaging import with_average
 from harness.data import Dataset
 from harness.errors import UserError
@@ -155,6 +157,10 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
         "seconds_per_architecture": seconds / max(len(archs), 1),
         "degenerate_architectures": int(degenerate.sum()),
         **{f"supernet_{name}": scores[:, i].tolist() for i, name in enumerate(FIGURES)},
+        # the point tau of every score on these same images (the metrics above are for scoring.score)
+        "kendall_tau_by_score": {name: stats.kendall_tau(dataclasses.replace(scoring, score=name)
+                                                         .ranking_score(scores), truth)
+                                 for name in ScoringConfig.SCORES},
     }
     write_ranking(out_dir, [a.to_string() for a in archs], ranked_by, truth, metrics, full_meta)
     return metrics
