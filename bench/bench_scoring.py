@@ -6,13 +6,18 @@ correctness and cross-entropy on ``--max-eval-images`` valid images. From it:
 
 * the cost: measured seconds per architecture, split into recalibration and evaluation,
   and the projected wall time for 1,000 architectures at each number of evaluation images;
-* tau against images: Kendall tau-b of the supernet score (accuracy and negative loss)
-  against the table's accuracy when each architecture is evaluated on n of those images
-  (a seeded random subset, the same for every architecture; the valid split is stored
-  sorted by class, so a prefix would not do), for several n.
+* tau against images: Kendall tau-b of each candidate score (accuracy, negative loss, mean
+  true-class probability: ``STATISTICS``) against the table's accuracy when each
+  architecture is evaluated on n of those images (a seeded random subset, the same for
+  every architecture; the valid split is stored sorted by class, so a prefix would not
+  do), for several n;
+* the spread over image draws (``--image-draws``): the same taus over many random subsets
+  of n images, so one draw's luck can be told from a real difference between scores.
+  ``--from-per-image NPZ`` recomputes the tau figures from a saved ``--save-per-image`` file.
 
 A second, smaller pass (``--calibration-archs``) varies the recalibration images (0 means
-the supernet's own running statistics, no recalibration) at 1,000 evaluation images.
+the supernet's own running statistics, no recalibration) at 1,000 evaluation images, and
+with ``--calibration-draws K`` repeats the 640-image row on K disjoint draws.
 
 Writes results/bench/scoring-<run>.json and .md. Run, e.g.:
     .venv/bin/python bench/bench_scoring.py --checkpoint results/supernets/spos-c16n1-e100 --threads 2
@@ -78,19 +83,9 @@ def eval_image_study(scorer: SupernetScorer, archs, truth: np.ndarray, seed: int
             print(f"  {i + 1}/{n_archs} architectures, {time.perf_counter() - start:.0f} s", flush=True)
     recal_per_arch = recal_seconds / n_archs
     eval_per_image = eval_seconds / (n_archs * n_images)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n_images)
-    rows = []
-    for n in [c for c in EVAL_COUNTS if c < n_images] + [n_images]:
-        subset = order[:n]
-        rows.append({
-            "eval_images": int(n),
-            **{f"kendall_tau_{name}": tau(statistic(correct[:, subset], losses[:, subset]), truth)
-               for name, statistic in STATISTICS.items()},
-            "projected_seconds_per_1000_archs": 1000 * (recal_per_arch + n * eval_per_image),
-        })
-        print(f"  n={n:6d}: " + ", ".join(f"tau {name} {rows[-1][f'kendall_tau_{name}']:.3f}" for name in STATISTICS)
-              + f", projected {rows[-1]['projected_seconds_per_1000_archs']:.0f} s per 1,000 archs", flush=True)
+    rows = nested_rows(correct, losses, truth, seed)
+    for row in rows:
+        row["projected_seconds_per_1000_archs"] = 1000 * (recal_per_arch + row["eval_images"] * eval_per_image)
     if per_image_out is not None:  # for re-analysis (e.g. bootstrap over images); large, not committed
         per_image_out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(per_image_out, archs=np.array([a.to_string() for a in archs]), truth=truth,
@@ -106,6 +101,21 @@ def eval_image_study(scorer: SupernetScorer, archs, truth: np.ndarray, seed: int
         "rows": rows,
     }
     return report, correct, losses
+
+
+def nested_rows(correct: np.ndarray, losses: np.ndarray, truth: np.ndarray, seed: int) -> list[dict]:
+    """Tau of every statistic on nested subsets (prefixes of one seeded order) of the scored images."""
+    n_images = correct.shape[1]
+    order = np.random.default_rng(seed).permutation(n_images)
+    rows = []
+    for n in [c for c in EVAL_COUNTS if c < n_images] + [n_images]:
+        subset = order[:n]
+        rows.append({"eval_images": int(n),
+                     **{f"kendall_tau_{name}": tau(statistic(correct[:, subset], losses[:, subset]), truth)
+                        for name, statistic in STATISTICS.items()}})
+        print(f"  n={n:6d}: " + ", ".join(f"tau {name} {rows[-1][f'kendall_tau_{name}']:.3f}" for name in STATISTICS),
+              flush=True)
+    return rows
 
 
 def image_spread(correct: np.ndarray, losses: np.ndarray, truth: np.ndarray, draws: int, seed: int) -> list[dict]:
@@ -274,6 +284,10 @@ def main() -> None:
     if args.from_per_image is not None:
         report = json.loads(out.read_text()) if out.exists() else {"checkpoint": str(args.checkpoint)}
         correct, losses, truth = load_per_image(args.from_per_image)
+        if "eval_images" in report:  # every statistic's tau on the nested subsets (the costs are kept)
+            rows = report["eval_images"]["rows"]
+            for row, recomputed in zip(rows, nested_rows(correct, losses, truth, report["seed"]), strict=True):
+                row.update(recomputed)
         report["image_spread"] = image_spread(correct, losses, truth, args.image_draws, args.seed)
         write_report(out, report)
         return
