@@ -255,15 +255,16 @@ def time_training(options: dict, archs: list[Architecture], warmup: int) -> dict
     return result
 
 
-def time_scoring(forward: str | None, archs: list[Architecture], precision: str = "fp32") -> dict:
+def time_scoring(forward: str | None, archs: list[Architecture], precision: str = "fp32",
+                 calibration_images: int = CALIBRATION_IMAGES, eval_images: int = EVAL_IMAGES) -> dict:
     """Eval and recalibration images/s at the scorer's batch size, and the 1,000-architecture estimate."""
     model = build_supernet(forward, True, True)
     autocast = autocast_factory(precision, torch.device("cpu"))
     generator = torch.Generator().manual_seed(1)
-    calibration = [torch.randn(min(SCORING_BATCH, CALIBRATION_IMAGES - i), 3, IMAGE, IMAGE, generator=generator)
-                   .contiguous(memory_format=CHANNELS_LAST) for i in range(0, CALIBRATION_IMAGES, SCORING_BATCH)]
+    calibration = [torch.randn(min(SCORING_BATCH, calibration_images - i), 3, IMAGE, IMAGE, generator=generator)
+                   .contiguous(memory_format=CHANNELS_LAST) for i in range(0, calibration_images, SCORING_BATCH)]
     evaluation = [torch.randn(SCORING_BATCH, 3, IMAGE, IMAGE, generator=generator)
-                  .contiguous(memory_format=CHANNELS_LAST) for _ in range(EVAL_IMAGES // SCORING_BATCH)]
+                  .contiguous(memory_format=CHANNELS_LAST) for _ in range(eval_images // SCORING_BATCH)]
     with autocast():
         recalibrate_batchnorm(model, archs[0], calibration[:1])
     model.eval()
@@ -282,9 +283,10 @@ def time_scoring(forward: str | None, archs: list[Architecture], precision: str 
         recal_seconds += middle - start
         eval_seconds += end - middle
     per_arch = (recal_seconds + eval_seconds) / len(archs)
-    return {"architectures": len(archs),
-            "recalibration_images_per_second": len(archs) * CALIBRATION_IMAGES / recal_seconds,
-            "eval_images_per_second": len(archs) * EVAL_IMAGES / eval_seconds,
+    return {"architectures": len(archs), "precision": precision, "calibration_images": calibration_images,
+            "eval_images": eval_images,
+            "recalibration_images_per_second": len(archs) * calibration_images / recal_seconds,
+            "eval_images_per_second": len(archs) * eval_images / eval_seconds,
             "seconds_per_architecture": per_arch,
             f"minutes_for_{SCORED_ARCHS}_architectures": per_arch * SCORED_ARCHS / 60}
 
@@ -499,7 +501,9 @@ def main() -> None:
         scoring_archs = architectures(args.scoring_archs, seed=1)
         report["scoring"] = {"reference": time_scoring("plain", scoring_archs),
                              "harness": time_scoring(None, scoring_archs),
-                             "harness_bf16": time_scoring(None, scoring_archs, "bf16")}
+                             "harness_bf16": time_scoring(None, scoring_archs, "bf16"),
+                             # the fewer images the scoring study found enough for the probability score
+                             "harness_bf16_160_500": time_scoring(None, scoring_archs, "bf16", 160, 500)}
         print("scoring", json.dumps(report["scoring"], indent=1), flush=True)
     if args.compile_archs:
         report["whole_model_compile"] = time_whole_model_compile(architectures(args.compile_archs, seed=2))
@@ -552,11 +556,14 @@ def markdown(report: dict) -> str:
     ]
     if "scoring" in report:
         lines += ["", "Scoring (eval-mode forward under inference_mode and BN recalibration, batches of 250, "
-                  "channels-last, 640 calibration + 1,000 evaluation images per architecture):", "",
-                  "| forward | recalibration images/s | eval images/s | s per architecture | minutes for 1,000 |",
-                  "|---|---|---|---|---|"]
+                  "channels-last):", "",
+                  "| forward | precision | calibration + eval images | recalibration images/s | eval images/s | "
+                  "s per architecture | minutes for 1,000 |",
+                  "|---|---|---|---|---|---|---|"]
         for name, r in report["scoring"].items():
-            lines.append(f"| {name} | {r['recalibration_images_per_second']:.0f} | {r['eval_images_per_second']:.0f}"
+            images = f"{r.get('calibration_images', CALIBRATION_IMAGES)} + {r.get('eval_images', EVAL_IMAGES)}"
+            lines.append(f"| {name} | {r.get('precision', 'fp32')} | {images} | "
+                         f"{r['recalibration_images_per_second']:.0f} | {r['eval_images_per_second']:.0f}"
                          f" | {r['seconds_per_architecture']:.2f} | {r['minutes_for_1000_architectures']:.1f} |")
     if "whole_model_compile" in report:
         c = report["whole_model_compile"]

@@ -3,8 +3,10 @@
 Reads ``results/supernets/<run>/history.jsonl`` (what ``nas-harness train`` wrote each epoch,
 with ``--monitor-every``'s Kendall tau on a fixed 200-architecture sample) and the run's
 checkpoint for its configuration, plus any ``nas-harness rank`` output under
-``results/supernets/ranking/<run>/ranking.json``. Nothing is recomputed: every figure is
-read from those files, so the page can be checked against them.
+``results/supernets/ranking/<run>/ranking.json``. Every figure is read from those files,
+except the point metrics of the scores a ranking was not ranked by, which are recomputed
+from the per-architecture figures its ranking.json keeps (``supernet_accuracy``,
+``supernet_loss``, ``supernet_probability``) and the ground truth in its ranking.csv.
 
 Writes results/supernets/summary.md and summary.json. Run: .venv/bin/python bench/supernet_summary.py
 """
@@ -12,6 +14,7 @@ Writes results/supernets/summary.md and summary.json. Run: .venv/bin/python benc
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -19,8 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from harness.jsonsafe import dumps  # noqa: E402
-from harness.ranking import compare_table  # noqa: E402
+from harness.ranking import compare_table, degenerate_mask, ranking_metrics  # noqa: E402
+from harness.scoring import FIGURES, ScoringConfig  # noqa: E402
 from harness.training import load_checkpoint  # noqa: E402
 
 RUNS = ROOT / "results" / "supernets"
@@ -77,8 +83,26 @@ def rankings_of(folder: Path) -> list[dict]:
             continue
         found.append({"name": document_path.parent.name, "architectures": meta["architectures"],
                       "epochs_trained": meta["epochs_trained"], "weights": meta.get("scored_weights", "last"),
-                      "scoring": meta["scoring"], "scoring_seconds": meta["scoring_seconds"], "metrics": metrics})
+                      "scoring": meta["scoring"], "scoring_seconds": meta["scoring_seconds"], "metrics": metrics,
+                      "by_score": metrics_by_score(document_path.parent, meta)})
     return found
+
+
+def metrics_by_score(folder: Path, meta: dict) -> dict[str, dict[str, float]]:
+    """Point metrics (no intervals) of every score the ranking measured, on its architectures and images."""
+    with (folder / "ranking.csv").open() as handle:
+        truth = np.array([float(row["ground_truth"]) for row in csv.DictReader(handle)])
+    degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
+    out = {}
+    for name in ScoringConfig.SCORES:
+        if f"supernet_{name}" not in meta:  # rankings written before that figure was measured
+            continue
+        figures = np.zeros((truth.size, len(FIGURES)))
+        figures[:, FIGURES.index(name)] = meta[f"supernet_{name}"]
+        score = ScoringConfig(score=name).ranking_score(figures)
+        metrics = ranking_metrics(score, truth, degenerate=degenerate, bootstrap=0)
+        out[name] = {key: metrics[key]["value"] for key in HEADLINE}
+    return out
 
 
 def markdown(runs: list[dict]) -> str:
@@ -130,6 +154,14 @@ def markdown(runs: list[dict]) -> str:
         table = {name: {key: value for key, value in ranking["metrics"].items() if key in HEADLINE}
                  for name, ranking in ranked.items()}
         lines += ["", compare_table(table), ""]
+        lines += ["### Every score on the same architectures and images (point values)", "",
+                  "| ranking | score | " + " | ".join(HEADLINE) + " |", "|---" * (len(HEADLINE) + 2) + "|"]
+        for name, ranking in ranked.items():
+            for score, values in ranking["by_score"].items():
+                chosen = " (ranked by)" if score == ranking["scoring"]["score"] else ""
+                lines.append(f"| {name} | {score}{chosen} | " + " | ".join(f"{values[key]:.3f}" for key in HEADLINE)
+                             + " |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
