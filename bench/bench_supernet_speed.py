@@ -30,7 +30,6 @@ Writes results/bench/supernet_speed.json and .md. Run: .venv/bin/python bench/be
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -51,6 +50,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.allocator import keep_freed_memory  # noqa: E402
 from harness.network import TinyNetwork, count_flops  # noqa: E402
 from harness.precision import autocast_factory  # noqa: E402
 from harness.space import (  # noqa: E402
@@ -93,7 +93,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 PROCESS_VARIANTS: dict[str, tuple[str, dict[str, str], dict]] = {
     "harness_mallopt": ("shipped code, glibc malloc keeping freed blocks (mallopt: mmap threshold 256 MiB, "
                         "trim threshold 1 GiB), channels-last fp32", {}, dict(mallopt=True, with_xautodl=True)),
-    "harness_mallopt_bf16": ("the same under bfloat16 autocast", {}, dict(mallopt=True, bf16=True)),
+    "harness_mallopt_bf16": ("the same under bfloat16 autocast: what `train --precision bf16` runs", {},
+                             dict(mallopt=True, bf16=True, with_xautodl=True)),
+    "harness_bf16_process": ("shipped code under bfloat16 autocast in a fresh process, default malloc",
+                             {}, dict(bf16=True, with_xautodl=True)),
     "harness_omp_passive": ("shipped code, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}, {}),
     "harness_omp_active": ("shipped code, OMP_WAIT_POLICY=ACTIVE", {"OMP_WAIT_POLICY": "ACTIVE"}, {}),
     "harness_omp_bind": ("shipped code, OMP_PROC_BIND=close OMP_PLACES=cores",
@@ -394,18 +397,11 @@ def machine(threads: int) -> dict:
 
 # -- running ---------------------------------------------------------------------------
 
-def set_mallopt() -> None:
-    """Keep freed blocks in the heap: large tensors then stop costing fresh page faults every step."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-
-
 def worker(name: str, steps: int, warmup: int) -> None:
     """Time one process variant and print its result as JSON (run by ``main`` in a subprocess)."""
     _, _, options = PROCESS_VARIANTS[name]
     if options.get("mallopt"):
-        set_mallopt()
+        keep_freed_memory()
     torch.set_num_threads(options.get("threads", int(os.environ["BENCH_THREADS"])))
     result = time_training(dict(channels_last=True, bf16=options.get("bf16", False)), architectures(warmup + steps),
                            warmup)

@@ -174,6 +174,7 @@ def make_method(name: str, seed: int, hyperparameters: dict[str, Any]):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from harness.allocator import keep_freed_memory
     from harness.data import load_dataset
     from harness.tracking import make_tracker
     from harness.training import SupernetTrainer, TrainConfig
@@ -186,6 +187,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         ema_decay=args.ema_decay, precision=args.precision,
     )
     method = make_method(args.method, args.seed, dict(args.hp))
+    keep_freed_memory()  # training steps reuse the same large buffers (harness.allocator)
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
     tracker = make_tracker(args.tracking_uri, enabled=not args.no_mlflow, experiment="nas-harness-supernets")
     monitor = None
@@ -308,6 +310,7 @@ def run_names(paths: list[Path]) -> list[str]:
 
 
 def _cmd_standalone(args: argparse.Namespace) -> int:
+    from harness.allocator import keep_freed_memory
     from harness.data import load_dataset
     from harness.space import parse_architecture
     from harness.standalone import (
@@ -329,6 +332,7 @@ def _cmd_standalone(args: argparse.Namespace) -> int:
                               seed=args.seed, threads=args.threads, steps_per_epoch=args.steps_per_epoch,
                               eval_every=args.eval_every, device=args.device, precision=args.precision)
     results = args.results or args.out / "standalone.csv"
+    keep_freed_memory()  # training steps reuse the same large buffers (harness.allocator)
     dataset = load_dataset(args.dataset, args.data_dir, args.cache_dir, download=args.download)
     finished = finished_architectures(results, dataset.name, config.epochs, config.seed)
     pending = [arch for arch in archs if arch not in finished]
