@@ -3,7 +3,8 @@
 Reads ``results/supernets/<run>/history.jsonl`` (what ``nas-harness train`` wrote each epoch,
 with ``--monitor-every``'s Kendall tau on a fixed 200-architecture sample) and the run's
 checkpoint for its configuration, plus any ``nas-harness rank`` output under
-``results/supernets/ranking/<run>/ranking.json``. Every figure is read from those files,
+``results/supernets/ranking*/<run>/ranking.json`` (``ranking-fast/``: the same
+architectures scored with the fast protocol). Every figure is read from those files,
 except the point metrics of the scores a ranking was not ranked by, which are recomputed
 from the per-architecture figures its ranking.json keeps (``supernet_accuracy``,
 ``supernet_loss``, ``supernet_probability``) and the ground truth in its ranking.csv.
@@ -74,14 +75,16 @@ def run_folder_of(checkpoint: str) -> str:
 
 
 def rankings_of(folder: Path) -> list[dict]:
-    """Every ``rank`` output under ranking/ that scored this run (by the checkpoint it names)."""
+    """Every ``rank`` output under ranking*/ that scored this run (by the checkpoint it names)."""
     found = []
-    for document_path in sorted((folder.parent / "ranking").glob("*/ranking.json")):
+    for document_path in sorted(folder.parent.glob("ranking*/*/ranking.json")):
         document = json.loads(document_path.read_text())
         meta, metrics = document["meta"], document["metrics"]
         if run_folder_of(meta["checkpoint"]) != folder.name:
             continue
-        found.append({"name": document_path.parent.name, "architectures": meta["architectures"],
+        protocol = document_path.parent.parent.name  # ranking/, or ranking-<protocol>/ for another scoring set-up
+        name = document_path.parent.name if protocol == "ranking" else f"{protocol}/{document_path.parent.name}"
+        found.append({"name": name, "architectures": meta["architectures"],
                       "epochs_trained": meta["epochs_trained"], "weights": meta.get("scored_weights", "last"),
                       "scoring": meta["scoring"], "scoring_seconds": meta["scoring_seconds"], "metrics": metrics,
                       "by_score": metrics_by_score(document_path.parent, meta)})
@@ -108,7 +111,7 @@ def metrics_by_score(folder: Path, meta: dict) -> dict[str, dict[str, float]]:
 def markdown(runs: list[dict]) -> str:
     lines = ["# Supernet runs on CIFAR-10", "",
              "Every figure below is read from the run folders in this directory (`history.jsonl`, the "
-             "checkpoint) and from `ranking/<run>/ranking.json`; `bench/supernet_summary.py` writes this page. "
+             "checkpoint) and from `ranking*/<run>/ranking.json`; `bench/supernet_summary.py` writes this page. "
              "CPU seconds are the training process's user+system time (monitor checks included).", "",
              "| run | method | C | N | precision | epochs | wall s | CPU s | last train loss | last monitor tau (acc / loss) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
