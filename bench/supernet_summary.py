@@ -60,7 +60,10 @@ def run_summary(folder: Path) -> dict:
         "monitor": checks, "rankings": rankings_of(folder),
         # DARTS: the argmax architecture after each epoch and its accuracy in the table
         "derived": [{"epoch": row["epoch"], "arch": row["derived_arch"],
-                     "table_accuracy": row.get("derived_table_accuracy"), "skip_edges": row.get("skip_edges")}
+                     "table_accuracy": row.get("derived_table_accuracy"), "skip_edges": row.get("skip_edges"),
+                     # each op's softmax weight averaged over the 6 edges
+                     "mean_weights": {key[len("mean_weight_"):]: value for key, value in row.items()
+                                      if key.startswith("mean_weight_")}}
                     for row in history if "derived_arch" in row],
     }
     return summary
@@ -137,11 +140,16 @@ def markdown(runs: list[dict]) -> str:
         lines.append("")
     for run in runs:
         if run["derived"]:
+            ops = list(run["derived"][0]["mean_weights"])
             lines += [f"## {run['run']}: the derived architecture after each epoch", "",
-                      "| epoch | derived architecture (argmax per edge) | skip edges | table accuracy |",
-                      "|---|---|---|---|"]
-            lines += [f"| {d['epoch']} | `{d['arch']}` | {d['skip_edges']} | "
+                      "Mean weights: each op's softmax weight averaged over the 6 edges.", "",
+                      "| epoch | derived architecture (argmax per edge) | skip edges | table accuracy | "
+                      + " | ".join(f"mean weight {op}" for op in ops) + " |",
+                      "|---" * (4 + len(ops)) + "|"]
+            # a pipe inside a table cell, even in a code span, must be escaped (GitHub markdown)
+            lines += [f"| {d['epoch']} | `{d['arch'].replace('|', chr(92) + '|')}` | {d['skip_edges']} | "
                       + (f"{d['table_accuracy']:.2f} |" if d["table_accuracy"] is not None else "n/a |")
+                      + "".join(f" {d['mean_weights'].get(op, float('nan')):.3f} |" for op in ops)
                       for d in run["derived"]]
             lines.append("")
     ranked = {ranking["name"]: ranking for run in runs for ranking in run["rankings"]}
