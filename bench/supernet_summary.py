@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 from harness.jsonsafe import dumps  # noqa: E402
 from harness.ranking import compare_table, degenerate_mask, ranking_metrics  # noqa: E402
 from harness.scoring import FIGURES, ScoringConfig  # noqa: E402
+from harness.space import EDGES, OPS  # noqa: E402
 from harness.training import load_checkpoint  # noqa: E402
 
 RUNS = ROOT / "results" / "supernets"
@@ -65,8 +66,19 @@ def run_summary(folder: Path) -> dict:
                      "mean_weights": {key[len("mean_weight_"):]: value for key, value in row.items()
                                       if key.startswith("mean_weight_")}}
                     for row in history if "derived_arch" in row],
+        "final_arch_weights": final_arch_weights(payload),
     }
     return summary
+
+
+def final_arch_weights(payload: dict) -> list[dict] | None:
+    """DARTS: each edge's softmax over the ops at the checkpoint (None for other methods)."""
+    training = (payload.get("method_state", {}).get("method") or {}).get("training") or {}
+    if "alpha" not in training:
+        return None
+    weights = training["alpha"].float().softmax(dim=-1).tolist()
+    return [{"edge": f"{source}->{target}", **dict(zip(OPS, row, strict=True))}
+            for (source, target), row in zip(EDGES, weights, strict=True)]
 
 
 def run_folder_of(checkpoint: str) -> str:
@@ -151,6 +163,12 @@ def markdown(runs: list[dict]) -> str:
                       + (f"{d['table_accuracy']:.2f} |" if d["table_accuracy"] is not None else "n/a |")
                       + "".join(f" {d['mean_weights'].get(op, float('nan')):.3f} |" for op in ops)
                       for d in run["derived"]]
+            lines.append("")
+        if run["final_arch_weights"]:
+            lines += [f"{run['run']}, epoch {run['epochs_done']}: each edge's softmax weights (node i -> node j)", "",
+                      "| edge | " + " | ".join(OPS) + " |", "|---" * (1 + len(OPS)) + "|"]
+            lines += [f"| {row['edge']} | " + " | ".join(f"{row[op]:.3f}" for op in OPS) + " |"
+                      for row in run["final_arch_weights"]]
             lines.append("")
     ranked = {ranking["name"]: ranking for run in runs for ranking in run["rankings"]}
     if ranked:
