@@ -9,7 +9,8 @@ except the point metrics of the scores a ranking was not ranked by, which are re
 from the per-architecture figures its ranking.json keeps (``supernet_accuracy``,
 ``supernet_loss``, ``supernet_probability``) and the ground truth in its ranking.csv.
 
-Writes results/supernets/summary.md and summary.json. Run: .venv/bin/python bench/supernet_summary.py
+Writes results/supernets/summary.md and summary.json, and ranking*/comparison.md (one table per
+scoring protocol over the runs ranked on the same architectures). Run: .venv/bin/python bench/supernet_summary.py
 """
 
 from __future__ import annotations
@@ -194,6 +195,43 @@ def markdown(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_comparisons(root: Path) -> list[Path]:
+    """``ranking*/comparison.md``: one table per scoring protocol over the runs ranked on the same architectures.
+
+    ``nas-harness rank`` writes such a table only for the checkpoints of one command; this one
+    also covers rankings made one at a time, provided they scored the same architectures
+    (same ``arch`` column in ranking.csv) with the same scoring set-up.
+    """
+    written = []
+    for protocol in sorted(path for path in root.glob("ranking*") if path.is_dir()):
+        groups: dict[str, dict] = {}
+        for document_path in sorted(protocol.glob("*/ranking.json")):
+            meta = json.loads(document_path.read_text())
+            with (document_path.parent / "ranking.csv").open() as handle:
+                archs = tuple(row["arch"] for row in csv.DictReader(handle))
+            key = dumps({"scoring": meta["meta"]["scoring"], "ground_truth": meta["meta"]["ground_truth"],
+                         "archs": archs}, sort_keys=True)
+            group = groups.setdefault(key, {"meta": meta["meta"], "archs": archs, "rows": {}})
+            group["rows"][document_path.parent.name] = {name: value for name, value in meta["metrics"].items()
+                                                         if name in HEADLINE}
+        groups_to_write = [group for group in groups.values() if len(group["rows"]) > 1]
+        if len(groups_to_write) != 1:  # none to compare, or several set-ups mixed in one folder
+            continue
+        group = groups_to_write[0]
+        meta, scoring = group["meta"], group["meta"]["scoring"]
+        text = (f"# Supernets ranking the same {len(group['archs'])} architectures "
+                f"({meta['architectures_selected']}, seed {meta['sample_seed']})\n\n"
+                f"Ground truth: {meta['ground_truth']}.\n\n"
+                f"Scoring: {scoring['score']}, {scoring['calibration_images']} calibration / "
+                f"{scoring['eval_images']} valid images, "
+                f"{ {'auto': 'fp32'}.get(scoring.get('precision', 'auto'), scoring.get('precision'))}. "
+                f"Written by `bench/supernet_summary.py` from the `*/ranking.json` in this folder.\n\n"
+                f"{compare_table(group['rows'])}\n")
+        (protocol / "comparison.md").write_text(text)
+        written.append(protocol / "comparison.md")
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=Path, default=RUNS)
@@ -203,6 +241,7 @@ def main() -> None:
     (args.runs / "summary.json").write_text(dumps(runs, indent=2) + "\n")
     text = markdown(runs)
     (args.runs / "summary.md").write_text(text)
+    write_comparisons(args.runs)
     print(text)
 
 
