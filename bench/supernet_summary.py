@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from harness.jsonsafe import dumps  # noqa: E402
-from harness.ranking import compare_table, degenerate_mask, ranking_metrics  # noqa: E402
+from harness.ranking import compare_table, comparison_document, degenerate_mask, ranking_metrics  # noqa: E402
 from harness.scoring import FIGURES, ScoringConfig  # noqa: E402
 from harness.space import EDGES, OPS  # noqa: E402
 from harness.training import load_checkpoint  # noqa: E402
@@ -35,6 +35,11 @@ from harness.training import load_checkpoint  # noqa: E402
 RUNS = ROOT / "results" / "supernets"
 HEADLINE = ("kendall_tau", "kendall_tau_nondegenerate", "spearman", "pearson", "precision_top5", "precision_top10",
             "kendall_tau_top10")
+
+
+def precision_label(precision: str | None) -> str | None:
+    """Runs and rankings from before ``--precision`` computed in float32 on the CPU (what ``auto`` means there)."""
+    return {"auto": "fp32", None: "fp32"}.get(precision, precision)
 
 
 def read_history(path: Path) -> list[dict]:
@@ -57,8 +62,7 @@ def run_summary(folder: Path) -> dict:
         "threads": config.get("threads"), "train_seconds": last.get("elapsed_seconds"),
         "cpu_seconds": last.get("cpu_seconds"), "final_train_loss": last.get("train_loss"),
         "method_kwargs": payload.get("method_kwargs", {}), "ema_decay": config.get("ema_decay", 0.0),
-        # runs before --precision trained in float32 on the CPU (what "auto" means there)
-        "precision": {"auto": "fp32"}.get(config.get("precision", "auto"), config.get("precision")),
+        "precision": precision_label(config.get("precision")),
         "monitor": checks, "rankings": rankings_of(folder),
         # DARTS: the argmax architecture after each epoch and its accuracy in the table
         "derived": [{"epoch": row["epoch"], "arch": row["derived_arch"],
@@ -179,7 +183,7 @@ def markdown(runs: list[dict]) -> str:
             lines.append(f"- {name}: {ranking['architectures']} architectures, epoch {ranking['epochs_trained']}, "
                          f"{ranking['weights']} weights, score {scoring['score']}, {scoring['calibration_images']} "
                          f"calibration / {scoring['eval_images']} valid images, "
-                         f"{ {'auto': 'fp32'}.get(scoring.get('precision', 'auto'), scoring.get('precision'))}, "
+                         f"{precision_label(scoring.get('precision'))}, "
                          f"{ranking['scoring_seconds']:.0f} s of scoring")
         table = {name: {key: value for key, value in ranking["metrics"].items() if key in HEADLINE}
                  for name, ranking in ranked.items()}
@@ -195,14 +199,13 @@ def markdown(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_comparisons(root: Path) -> list[Path]:
+def write_comparisons(root: Path) -> None:
     """``ranking*/comparison.md``: one table per scoring protocol over the runs ranked on the same architectures.
 
     ``nas-harness rank`` writes such a table only for the checkpoints of one command; this one
     also covers rankings made one at a time, provided they scored the same architectures
     (same ``arch`` column in ranking.csv) with the same scoring set-up.
     """
-    written = []
     for protocol in sorted(path for path in root.glob("ranking*") if path.is_dir()):
         groups: dict[str, dict] = {}
         for document_path in sorted(protocol.glob("*/ranking.json")):
@@ -219,17 +222,12 @@ def write_comparisons(root: Path) -> list[Path]:
             continue
         group = groups_to_write[0]
         meta, scoring = group["meta"], group["meta"]["scoring"]
-        text = (f"# Supernets ranking the same {len(group['archs'])} architectures "
-                f"({meta['architectures_selected']}, seed {meta['sample_seed']})\n\n"
-                f"Ground truth: {meta['ground_truth']}.\n\n"
-                f"Scoring: {scoring['score']}, {scoring['calibration_images']} calibration / "
-                f"{scoring['eval_images']} valid images, "
-                f"{ {'auto': 'fp32'}.get(scoring.get('precision', 'auto'), scoring.get('precision'))}. "
-                f"Written by `bench/supernet_summary.py` from the `*/ranking.json` in this folder.\n\n"
-                f"{compare_table(group['rows'])}\n")
-        (protocol / "comparison.md").write_text(text)
-        written.append(protocol / "comparison.md")
-    return written
+        note = (f"Scoring: {scoring['score']}, {scoring['calibration_images']} calibration / "
+                f"{scoring['eval_images']} valid images, {precision_label(scoring.get('precision'))}. "
+                "Written by `bench/supernet_summary.py` from the `*/ranking.json` in this folder.")
+        (protocol / "comparison.md").write_text(comparison_document(
+            group["rows"], len(group["archs"]), meta["architectures_selected"], meta["sample_seed"],
+            meta["ground_truth"], note))
 
 
 def main() -> None:

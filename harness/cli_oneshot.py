@@ -212,7 +212,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
     from harness.data import load_dataset
     from harness.rank import ground_truth_for, rank_checkpoint, select_architectures
-    from harness.ranking import compare_table, format_metrics
+    from harness.ranking import compare_table, comparison_document, format_metrics
     from harness.scoring import ScoringConfig
     from harness.tracking import make_tracker
 
@@ -250,11 +250,9 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         tracker.log_artifacts([out_dir / "ranking.csv", out_dir / "ranking.json", out_dir / "ranking.png"])
         tracker.end("FINISHED")
     if len(names) > 1:
-        table = compare_table(results)
         (args.out / "comparison.md").write_text(
-            f"# Supernets ranking the same {len(archs)} architectures ({mode}, seed {args.seed})\n\n"
-            f"Ground truth: {truth_source.source}.\n\n{table}\n")
-        print(table)
+            comparison_document(results, len(archs), mode, args.seed, truth_source.source))
+        print(compare_table(results))
     return 0
 
 

@@ -282,6 +282,13 @@ def compare_table(rows: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def comparison_document(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], architectures: int, selection: str,
+                        seed: int, ground_truth: str, note: str = "") -> str:
+    """``comparison.md``: :func:`compare_table` of supernets ranked on the same architectures, with its header."""
+    return (f"# Supernets ranking the same {architectures} architectures ({selection}, seed {seed})\n\n"
+            f"Ground truth: {ground_truth}.\n\n" + (f"{note}\n\n" if note else "") + f"{compare_table(rows)}\n")
+
+
 # -- files ---------------------------------------------------------------------------------
 def _replace_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then move it into place in one step."""
