@@ -31,7 +31,7 @@ test: $(STAMP) fashion-mnist
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness methods surrogates tests bench
+	$(BIN)/ruff check harness methods surrogates tests bench examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_tabular.py

@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.augment import iterate_batches  # noqa: E402
-from harness.data import load_dataset  # noqa: E402
+from harness.oneshot.augment import iterate_batches  # noqa: E402
+from harness.oneshot.data import load_dataset  # noqa: E402
 
 OUT = ROOT / "results" / "bench"
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"

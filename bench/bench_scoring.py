@@ -41,10 +41,14 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.data import load_dataset  # noqa: E402
+from harness.evaluation.rank import ground_truth_for, select_architectures  # noqa: E402
 from harness.jsonsafe import dumps  # noqa: E402
-from harness.rank import ground_truth_for, select_architectures, supernet_from_checkpoint  # noqa: E402
-from harness.scoring import ScoringConfig, SupernetScorer  # noqa: E402
+from harness.oneshot.data import load_dataset  # noqa: E402
+from harness.oneshot.scoring import (  # noqa: E402
+    ScoringConfig,
+    SupernetScorer,
+    supernet_from_checkpoint,  # noqa: E402
+)
 
 OUT = ROOT / "results" / "bench"
 EVAL_COUNTS = (100, 250, 500, 1000, 2000, 5000, 10000)

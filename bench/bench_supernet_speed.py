@@ -10,15 +10,15 @@ run one after another in this process, all with the same thread count, and the w
 is repeated (``--repeats``) to show the noise; environment variants (OpenMP, malloc, thread
 count) run in a subprocess each.
 
-The ablation rows rebuild the optimisations in ``harness.supernet`` one at a time on top of
+The ablation rows rebuild the optimisations in ``harness.oneshot.supernet`` one at a time on top of
 the straightforward forward (each edge module called on its own, ``nn.AvgPool2d``); the row
 ``harness`` is the shipped code itself.
 
 Scoring: forward-only images/s of an eval-mode supernet (``track_running_stats=True``,
-batches of 250 as ``harness.scoring`` uses) and of BatchNorm recalibration, and from them the
+batches of 250 as ``harness.oneshot.scoring`` uses) and of BatchNorm recalibration, and from them the
 time to score 1,000 architectures with 640 calibration and 1,000 evaluation images each.
 
-FLOP rate: the multiply-adds of each sampled path's forward (``harness.network.count_flops``
+FLOP rate: the multiply-adds of each sampled path's forward (``harness.oneshot.network.count_flops``
 of the stand-alone network of its live ops: convolutions and the classifier, as NB201 counts),
 x3 for forward and backward, x2 FLOPs per multiply-add, against the CPU's peak: cores x clock
 x FP32 FLOPs per cycle. The clock and FLOPs/cycle are measured with a small C probe (a
@@ -50,9 +50,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.allocator import keep_freed_memory  # noqa: E402
-from harness.network import TinyNetwork, count_flops  # noqa: E402
-from harness.precision import autocast_factory  # noqa: E402
+from harness.oneshot.allocator import keep_freed_memory  # noqa: E402
+from harness.oneshot.network import TinyNetwork, count_flops  # noqa: E402
+from harness.oneshot.precision import autocast_factory  # noqa: E402
+from harness.oneshot.supernet import _IN_EDGES, Supernet, average_pool_3x3, live_ops, recalibrate_batchnorm  # noqa: E402
 from harness.space import (  # noqa: E402
     AVG_POOL,
     CONV1X1,
@@ -63,7 +64,6 @@ from harness.space import (  # noqa: E402
     Architecture,
     sample_architecture,
 )
-from harness.supernet import _IN_EDGES, Supernet, average_pool_3x3, live_ops, recalibrate_batchnorm  # noqa: E402
 
 OUT = ROOT / "results" / "bench"
 C, N, BATCH, IMAGE = 16, 5, 64, 32
@@ -78,7 +78,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                        dict(forward="pool", channels_last=True)),
     "shared_relu_pool": ("+ one ReLU and one pool per node, shared by its out-edges",
                          dict(forward="shared", channels_last=True)),
-    "harness": ("+ in-place node sums: the shipped harness.supernet code, channels-last fp32",
+    "harness": ("+ in-place node sums: the shipped harness.oneshot.supernet code, channels-last fp32",
                 dict(channels_last=True)),
     "harness_nchw": ("the shipped code, NCHW fp32", dict()),
     "harness_compiled_conv_bn": ("shipped code with each conv+BN a torch.compile'd function",

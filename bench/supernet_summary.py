@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from harness.evaluation.ranking import compare_table, comparison_document, degenerate_mask, ranking_metrics  # noqa: E402
 from harness.jsonsafe import dumps  # noqa: E402
-from harness.ranking import compare_table, comparison_document, degenerate_mask, ranking_metrics  # noqa: E402
-from harness.scoring import FIGURES, ScoringConfig  # noqa: E402
+from harness.oneshot.scoring import FIGURES, ScoringConfig  # noqa: E402
+from harness.oneshot.training import load_checkpoint  # noqa: E402
 from harness.space import EDGES, OPS  # noqa: E402
-from harness.training import load_checkpoint  # noqa: E402
 
 RUNS = ROOT / "results" / "supernets"
 HEADLINE = ("kendall_tau", "kendall_tau_nondegenerate", "spearman", "pearson", "precision_top5", "precision_top10",

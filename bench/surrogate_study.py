@@ -14,8 +14,8 @@ import platform
 import time
 from pathlib import Path
 
-from harness.encodings import is_disconnected
 from harness.space import ops_matrix
+from harness.space.encodings import is_disconnected
 from surrogates.analog_table import load_analog_benchmark
 from surrogates.learned import MODELS, N_JOBS, sample_training_indices
 from surrogates.surrogate_study import (

@@ -4,8 +4,7 @@ Compare it beside the built-ins with
     nas-harness compare --methods random_search aging_evolution examples.hill_climber:HillClimber
 """
 
-from harness.searcher import Searcher
-from harness.space import Architecture, neighbours, sample_architecture
+from harness import Architecture, Searcher, neighbours, sample_architecture
 
 
 class HillClimber(Searcher):

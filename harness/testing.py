@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.searcher import Searcher
+from harness.search.benchmark import Result, TabularBenchmark
+from harness.search.searcher import Searcher
 from harness.space import (
     CONV1X1,
     CONV3X3,
@@ -39,8 +40,6 @@ from harness.space import (
     is_output_disconnected,
     ops_matrix,
 )
-from harness.types import Result
-from surrogates.base import TabularBenchmark
 
 # -- the synthetic problem ------------------------------------------------------------
 
@@ -433,7 +432,7 @@ CHECKS: tuple[Callable[..., None], ...] = (
 def check_searcher(cls: type[Searcher], **hparams: Any) -> None:
     """Run every contract check on ``cls`` built with ``hparams``; raise AssertionError on the first failure."""
     if not (isinstance(cls, type) and issubclass(cls, Searcher)):
-        raise AssertionError(f"{cls!r} is not a subclass of harness.searcher.Searcher")
+        raise AssertionError(f"{cls!r} is not a subclass of harness.search.searcher.Searcher")
     for check in CHECKS:
         try:
             check(cls, **hparams)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, register_searcher
 from harness.space import Architecture, mutate_architecture, sample_architecture
 
 

@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.oneshot import StepContext, SupernetMethod
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, StepContext, SupernetMethod, register_searcher
 from harness.space import NUM_EDGES, NUM_OPS, OPS, Architecture
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.oneshot import StepContext
-from harness.searcher import register_searcher
+from harness import StepContext, register_searcher
 from harness.space import NUM_EDGES, NUM_OPS, Architecture
 from methods.spos import SPOS, path_loss
 

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.oneshot import StepContext, uniform_path
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, StepContext, register_searcher, uniform_path
 from harness.space import Architecture
 from methods.spos import SPOS, path_loss
 from methods.spos_evolution import SposEvolution

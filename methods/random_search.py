@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, register_searcher
 from harness.space import NUM_ARCHITECTURES, Architecture
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, register_searcher
 from harness.space import NUM_EDGES, NUM_OPS, Architecture
 
 if TYPE_CHECKING:

@@ -8,8 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from harness.oneshot import StepContext, SupernetMethod, uniform_path
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, StepContext, SupernetMethod, register_searcher, uniform_path
 from methods.spos_evolution import SposEvolution
 
 

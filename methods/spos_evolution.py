@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.searcher import Searcher, register_searcher
+from harness import Searcher, register_searcher
 from harness.space import NUM_ARCHITECTURES, NUM_EDGES, NUM_OPS, Architecture, sample_architecture
 
 _MAX_TRIES = 100

@@ -5,7 +5,7 @@ package's own ``import`` needs ``pkg_resources``, which current setuptools no lo
 ships, so the file is located through the installed distribution's file list and read
 with a restricted unpickler that admits only the two plain record classes it holds.
 
-Encoding. The table is keyed by NASLib ``op_indices`` (see ``harness.converters``):
+Encoding. The table is keyed by NASLib ``op_indices`` (see ``harness.space.converters``):
 edges (0,1), (0,2), (0,3), (1,2), (1,3), (2,3) and op codes 0 skip_connect, 1 none,
 2 nor_conv_3x3, 3 nor_conv_1x1, 4 avg_pool_3x3. Evidence, each pinned by a test:
 the 341 cells at exactly 10.0% are exactly the 341 cells whose output is disconnected
@@ -31,14 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.converters import from_naslib
 from harness.errors import DataFileError
+from harness.search.benchmark import TabularBenchmark
 from harness.space import NUM_ARCHITECTURES
-from surrogates.base import TabularBenchmark
+from harness.space.converters import from_naslib
 
 DISTRIBUTION = "analog-nasbench"
 ENV_VAR = "NAS_HARNESS_ANALOG_FILE"
 CACHE_VERSION = 1
+#: The one dataset the embedded table has accuracies for.
+TABLE_DATASET = "cifar10"
 
 #: Scalar metrics of each record, exposed as extras ("drift" figures: mean over repeats).
 SCALAR_METRICS = ("baseline_accuracy", "ptq_accuracy", "qat_accuracy", "noisy_accuracy", "analog_accuracy")
@@ -158,17 +160,5 @@ def load_analog_benchmark(path: str | None = None) -> TabularBenchmark:
         reward_metric=metric,
         report_metric=metric,
         extras=extras,
+        dataset=TABLE_DATASET,
     )
-
-
-#: The one dataset the embedded table has accuracies for.
-TABLE_DATASET = "cifar10"
-
-
-def table_accuracy(arch: str, dataset: str) -> float | None:
-    """The table's accuracy of ``arch`` (an NB201 string) when ``dataset`` is the table's; None otherwise."""
-    if dataset != TABLE_DATASET:
-        return None
-    from harness.space import parse_architecture
-
-    return float(load_analog_benchmark().test_accuracy[parse_architecture(arch).index])

@@ -1,6 +1,6 @@
 """Learned surrogates: predictors of a table's reward fitted on a few hundred architectures.
 
-A ``SurrogateModel`` is a recipe (an encoding from ``harness.encodings``, an estimator, a
+A ``SurrogateModel`` is a recipe (an encoding from ``harness.space.encodings``, an estimator, a
 target transform); ``fit`` trains it on some cells and returns a ``Predictor``.
 ``SurrogateBenchmark`` fits one on ``n`` cells sampled from a table, predicts all 15,625
 cells once, and then answers queries by lookup: ``val_accuracy`` is the prediction,
@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harness.encodings import ENCODINGS, as_ops_matrix, is_disconnected
 from harness.errors import UnknownNameError, UserError
 from harness.registry import Registry
+from harness.search.benchmark import TabularBenchmark
 from harness.space import NUM_ARCHITECTURES, ops_matrix
-from surrogates.base import TabularBenchmark
+from harness.space.encodings import ENCODINGS, as_ops_matrix, is_disconnected
 
 #: CPU threads a model may use (the reference machine has 2 cores); results do not depend on it.
 N_JOBS = 2

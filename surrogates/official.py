@@ -52,8 +52,8 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.errors import ArchitectureError, DataFileError, UnknownNameError, UserError
+from harness.search.benchmark import TabularBenchmark
 from harness.space import NUM_ARCHITECTURES, Architecture, parse_architecture
-from surrogates.base import TabularBenchmark
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
+from harness.search.benchmark import TabularBenchmark
 from harness.space import NUM_ARCHITECTURES, ops_matrix
-from surrogates.base import TabularBenchmark
 from surrogates.learned import get_model, sample_training_indices
 
 METRICS: tuple[str, ...] = ("kendall_tau", "spearman", "r2", "mae")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.data import load_dataset
+from harness.oneshot.data import load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,10 @@ from importlib import metadata
 
 import pytest
 
-import methods  # noqa: F401
 from harness import registry as registry_module
 from harness.errors import UnknownNameError
 from harness.registry import DuplicateNameError, Registry
-from harness.searcher import SEARCHERS, get_searcher
+from harness.search.searcher import SEARCHERS, get_searcher
 from methods.random_search import RandomSearch
 
 

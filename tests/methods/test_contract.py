@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-import methods  # noqa: F401  (registers the built-ins)
-from harness.searcher import SEARCHERS, Searcher
+from harness.search.searcher import SEARCHERS, Searcher
 from harness.space import NUM_ARCHITECTURES, Architecture, all_architectures
 from harness.testing import (
     CHECKS,

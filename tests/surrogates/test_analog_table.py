@@ -6,9 +6,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from harness.converters import from_naslib, to_naslib
 from harness.errors import DataFileError
 from harness.space import all_architectures, canonical_form, is_output_disconnected, parse_architecture
+from harness.space.converters import from_naslib, to_naslib
 from surrogates.analog_table import load_analog_benchmark, locate_table_file, read_table_file
 
 

@@ -2,12 +2,11 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from harness.encodings import is_disconnected
 from harness.errors import UnknownNameError, UserError
+from harness.search.benchmark import Benchmark, Result, TabularBenchmark
 from harness.space import NUM_ARCHITECTURES, Architecture, ops_matrix
-from harness.types import Result
+from harness.space.encodings import is_disconnected
 from surrogates.analog_table import load_analog_benchmark
-from surrogates.base import Benchmark, TabularBenchmark
 from surrogates.learned import (
     MODELS,
     SurrogateBenchmark,

@@ -1,0 +1,248 @@
+"""What each ``nas-harness`` command does with its parsed arguments: build settings, call
+``harness.experiments``, print. Heavy modules are imported inside the handlers, so a command
+pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from harness import jsonsafe
+from harness.errors import UserError
+from harness.interrupts import interruptible
+
+EXIT_INTERRUPTED = 130
+
+
+# -- tabular commands ---------------------------------------------------------------------------
+def compare(args: argparse.Namespace) -> int:
+    from harness.experiments.compare import CompareSettings, run_compare
+    from harness.experiments.oneshot_compare import OneShotSettings
+
+    oneshot = OneShotSettings(
+        dataset=args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, download=args.download,
+        seeds=args.oneshot_seeds, epochs=args.oneshot_epochs, steps_per_epoch=args.oneshot_steps_per_epoch,
+        C=args.oneshot_C, N=args.oneshot_N, search_budget=args.oneshot_search_budget, tau_archs=args.tau_archs,
+        ground_truth=args.ground_truth, calibration_images=args.calibration_images, eval_images=args.eval_images,
+        supernets=tuple(args.supernets),
+    )
+    settings = CompareSettings(
+        methods=args.methods,
+        seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+        budget=args.budget,
+        benchmark=args.benchmark,
+        workers=args.workers,
+        target=args.target,
+        out_dir=args.out,
+        tracking_uri=args.tracking_uri,
+        mlflow=not args.no_mlflow,
+        progress=not args.no_progress,
+        oneshot=oneshot,
+    )
+    outcome = run_compare(settings)
+    return EXIT_INTERRUPTED if outcome.interrupted else 0
+
+
+def query(args: argparse.Namespace) -> int:
+    from harness.search.benchmark_specs import resolve_benchmark
+    from harness.space import parse_architecture
+    from harness.space.cost import flops, params
+
+    archs = [parse_architecture(text) for text in args.archs]
+    benchmark = resolve_benchmark(args.benchmark)
+    rows = []
+    for arch in archs:
+        result = benchmark.query(arch)
+        rows.append({
+            "arch": arch.to_string(),
+            "val_accuracy": result.val_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "params": params(arch),
+            "flops": flops(arch),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"benchmark: {benchmark.name}; val = {benchmark.reward_metric}; test = {benchmark.report_metric}")
+    for row in rows:
+        print(row["arch"])
+        print(f"  val {row['val_accuracy']:.2f}  test {row['test_accuracy']:.2f}  "
+              f"params {row['params']:.6f} M  flops {row['flops']:.5f} MFLOPs")
+    return 0
+
+
+def surrogate(args: argparse.Namespace) -> int:
+    from harness.search.benchmark_specs import resolve_benchmark
+    from surrogates.surrogate_study import format_table, run_surrogate_study, summarise, write_study
+
+    table = resolve_benchmark("analog")
+    kwargs = {"ns": tuple(args.n), "seeds": range(args.seeds)}
+    if args.models:
+        kwargs["models"] = args.models
+    rows = run_surrogate_study(table, **kwargs)
+    summary = summarise(rows)
+    print(format_table(summary))
+    if args.out:
+        write_study(rows, summary, args.out)
+    return 0
+
+
+def ui(args: argparse.Namespace) -> int:
+    from harness.reporting.tracking import resolve_tracking_uri, ui_command
+
+    command = ui_command(resolve_tracking_uri(args.tracking_uri), args.port)
+    print(" ".join(command), file=sys.stderr)
+    os.execvp(command[0], command)
+    return 0  # pragma: no cover
+
+
+def list_names(args: argparse.Namespace) -> int:
+    from harness.search.benchmark_specs import describe_specs
+    from harness.search.searcher import SEARCHERS, is_tabular
+
+    print("methods:")
+    for name in SEARCHERS.names():
+        print(f"  {name} ({'tabular' if is_tabular(name) else 'one-shot'})")
+    print(f"benchmarks: {describe_specs()}")
+    return 0
+
+
+# -- one-shot commands --------------------------------------------------------------------------
+def _data(args: argparse.Namespace):
+    from harness.oneshot.data import DataSettings
+
+    return DataSettings(args.dataset, args.data_dir, args.cache_dir, args.download)
+
+
+def _scoring(args: argparse.Namespace, recalibrate: bool):
+    from harness.oneshot.scoring import ScoringConfig
+
+    return ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
+                         recalibrate=recalibrate and args.calibration_images > 0, seed=args.seed,
+                         score=args.score, precision=args.precision)
+
+
+def train(args: argparse.Namespace) -> int:
+    from harness.experiments.supernets import train_supernet
+    from harness.oneshot.allocator import keep_freed_memory
+    from harness.oneshot.training import TrainConfig
+
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_min=args.lr_min,
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, C=args.C, N=args.N,
+        bn_running_stats=not args.no_bn_running_stats, seed=args.seed, threads=args.threads,
+        steps_per_epoch=args.steps_per_epoch, snapshot_every=args.snapshot_every, device=args.device,
+        ema_decay=args.ema_decay, precision=args.precision,
+    )
+    keep_freed_memory()  # training steps reuse the same large buffers (harness.oneshot.allocator)
+    outcome = train_supernet(args.method, args.out, config, data=_data(args), hyperparameters=dict(args.hp),
+                             resume=args.resume, monitor_every=args.monitor_every, monitor_archs=args.monitor_archs,
+                             tracking_uri=args.tracking_uri, mlflow=not args.no_mlflow,
+                             progress=not args.no_progress)
+    last = outcome.history[-1] if outcome.history else {}
+    print(jsonsafe.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
+                          "train_loss": last.get("train_loss"), "images_per_second": last.get("images_per_second"),
+                          "checkpoint": str(outcome.checkpoint)}))
+    return 0
+
+
+def rank(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.evaluation.ranking import compare_table, format_metrics
+    from harness.experiments.supernets import rank_supernets
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    selection = "all" if args.all else "unique" if args.unique else None
+
+    def show(name, path, metrics) -> None:
+        print(f"## {name} ({path})\n{format_metrics(metrics)}\n")
+
+    outcome = rank_supernets(args.checkpoint, args.out, data=_data(args), archs=args.archs, selection=selection,
+                             seed=args.seed, ground_truth=args.ground_truth,
+                             scoring=_scoring(args, recalibrate=not args.no_recalibrate),
+                             bootstrap=args.bootstrap, weights=args.weights, tracking_uri=args.tracking_uri,
+                             mlflow=not args.no_mlflow, progress=not args.no_progress, on_ranked=show)
+    if len(outcome.metrics) > 1:
+        print(compare_table(outcome.metrics))
+    return 0
+
+
+def search(args: argparse.Namespace) -> int:
+    import torch
+
+    from harness.experiments.supernets import search_trained_supernet
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    outcome = search_trained_supernet(args.checkpoint, args.out, data=_data(args), searcher=args.searcher,
+                                      budget=args.budget, seed=args.seed, scoring=_scoring(args, recalibrate=True))
+    info = outcome.info
+    print(jsonsafe.dumps({"method": outcome.record.method, "final_arch": info["final_arch"],
+                          "final_test_accuracy": info["final_test_accuracy"],
+                          "search_seconds": round(info["search_seconds"], 1)}))
+    return 0
+
+
+def standalone(args: argparse.Namespace) -> int:
+    from harness.experiments.standalone_runs import train_architectures
+    from harness.oneshot.allocator import keep_freed_memory
+    from harness.oneshot.standalone import StandaloneConfig, read_architectures
+    from harness.space import parse_architecture
+
+    archs = [parse_architecture(text) for text in args.archs]
+    if args.archs_file is not None:
+        archs += read_architectures(args.archs_file)
+    if not archs:
+        raise UserError("no architectures to train; give ARCH strings or --archs-file")
+    config = StandaloneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, C=args.C, N=args.N,
+                              seed=args.seed, threads=args.threads, steps_per_epoch=args.steps_per_epoch,
+                              eval_every=args.eval_every, device=args.device, precision=args.precision)
+    keep_freed_memory()  # training steps reuse the same large buffers (harness.oneshot.allocator)
+
+    def skipped(count: int, total: int, results) -> None:
+        print(f"{count} of {total} architectures already in {results}; skipped", file=sys.stderr)
+
+    def finished(row: dict, run_dir) -> None:
+        print(jsonsafe.dumps({key: row[key] for key in ("arch", "valid_accuracy", "test_accuracy", "seconds")}
+                             | {"run_dir": str(run_dir)}))
+
+    train_architectures(archs, args.out, config, data=_data(args), results=args.results, resume=args.resume,
+                        progress=not args.no_progress, on_skipped=skipped, on_result=finished)
+    return 0
+
+
+def _stoppable(command: Callable[[argparse.Namespace], int], note: str = "") -> Callable[[argparse.Namespace], int]:
+    """``command`` with SIGINT and SIGTERM raising KeyboardInterrupt (exit 130), even in a ``nohup ... &`` job.
+
+    The training loops replace these handlers with their own while they run: a signal then
+    ends the run at the next step, with a checkpoint and a line saying how to resume.
+    """
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        with interruptible(note):
+            return command(args)
+
+    return run
+
+
+_RESUME_NOTE = "; continue with the same command and --resume (from the last checkpoint, if any)"
+#: Command name -> handler.
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "compare": compare,
+    "query": query,
+    "surrogate": surrogate,
+    "ui": ui,
+    "list": list_names,
+    "train": _stoppable(train, _RESUME_NOTE),
+    "rank": _stoppable(rank),
+    "search": _stoppable(search),
+    "standalone": _stoppable(standalone, _RESUME_NOTE),
+}

@@ -1,0 +1,265 @@
+"""The ``nas-harness`` argument parser: every command, option and default, and nothing that runs.
+
+Building it imports neither torch nor the methods (their names come from entry points), so
+``nas-harness list`` and a tabular ``compare`` stay light. A bad command line raises a
+``UserError`` (one line, exit 2) instead of printing usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.search.benchmark_specs import DEFAULT_BENCHMARK, describe_specs
+
+    parser = _Parser(prog="nas-harness", description="Benchmark NAS methods on NAS-Bench-201.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    compare = sub.add_parser("compare", help="run methods x seeds and write a report")
+    compare.add_argument("--methods", nargs="+", metavar="NAME",
+                         help="searchers (default: every tabular-capable built-in); "
+                              "also package.module:ClassName or an entry point name")
+    compare.add_argument("--seeds", type=_positive_int, default=20, help="number of seeds (default 20)")
+    compare.add_argument("--first-seed", type=_non_negative_int, default=0, help="first seed (default 0)")
+    compare.add_argument("--budget", type=_positive_int, default=150, help="queries per run (default 150)")
+    compare.add_argument("--benchmark", default=DEFAULT_BENCHMARK, help=f"one of: {describe_specs()}")
+    compare.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
+    compare.add_argument("--target", type=float, default=None,
+                         help="accuracy for 'queries to reach target' (default: optimum - 0.5)")
+    compare.add_argument("--out", type=Path, default=Path("results/runs/compare"), help="output folder")
+    compare.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    compare.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    compare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    oneshot = compare.add_argument_group(
+        "one-shot methods", "spos, fairnas, greedynas and darts run when a dataset is available: a supernet per "
+                            "method and seed (kept in OUT/oneshot/, resumed if interrupted), its own search stage, "
+                            "Kendall tau on a seeded sample. The defaults are a small demonstration.")
+    from harness.experiments.oneshot_compare import OneShotSettings
+
+    d = OneShotSettings()
+    _add_data_arguments(oneshot)
+    oneshot.add_argument("--oneshot-seeds", metavar="K", type=_positive_int, default=d.seeds,
+                         help=f"one-shot methods run on the first K seeds (default {d.seeds})")
+    oneshot.add_argument("--oneshot-epochs", metavar="E", type=_positive_int, default=d.epochs,
+                         help=f"supernet epochs (default {d.epochs})")
+    oneshot.add_argument("--oneshot-steps-per-epoch", metavar="S", type=_positive_int, default=d.steps_per_epoch,
+                         help=f"cap on steps (batches of {d.batch_size}) per epoch (default {d.steps_per_epoch})")
+    oneshot.add_argument("--oneshot-C", metavar="C", type=_positive_int, default=d.C,
+                         help=f"supernet channels (default {d.C}; NB201: 16)")
+    oneshot.add_argument("--oneshot-N", metavar="N", type=_positive_int, default=d.N,
+                         help=f"cells per stage (default {d.N}; NB201: 5)")
+    oneshot.add_argument("--oneshot-search-budget", metavar="Q", type=_positive_int, default=d.search_budget,
+                         help=f"at most Q supernet queries per search stage (default {d.search_budget}; "
+                              f"SPOS evolution's own: 1,050; DARTS: 1)")
+    oneshot.add_argument("--tau-archs", metavar="N", type=_positive_int, default=d.tau_archs,
+                         help=f"Kendall tau over a seeded sample of N architectures (default {d.tau_archs})")
+    oneshot.add_argument("--ground-truth", metavar="FILE", type=Path, default=None,
+                         help="stand-alone results for tau (CSV or JSON from 'nas-harness standalone'); default: "
+                              "the embedded CIFAR-10 table (other datasets: no tau without it)")
+    oneshot.add_argument("--calibration-images", metavar="N", type=_non_negative_int, default=d.calibration_images,
+                         help=f"train images for BN recalibration per architecture (default {d.calibration_images})")
+    oneshot.add_argument("--eval-images", metavar="N", type=_positive_int, default=d.eval_images,
+                         help=f"valid images each architecture is scored on (default {d.eval_images})")
+    oneshot.add_argument("--supernets", type=Path, nargs="+", default=(), metavar="RUN_DIR",
+                         help="trained supernet run folders to search and rank instead of training")
+
+    query = sub.add_parser("query", help="look architectures up in a benchmark")
+    query.add_argument("archs", nargs="+", metavar="ARCH", help="NB201 architecture strings")
+    query.add_argument("--benchmark", default=DEFAULT_BENCHMARK, help=f"one of: {describe_specs()}")
+    query.add_argument("--json", action="store_true",
+                       help="print a JSON list (params in millions, flops in MFLOPs, as NB201 reports them)")
+
+    surrogate = sub.add_parser("surrogate", help="fit learned surrogates and report their ranking quality")
+    surrogate.add_argument("--models", nargs="+", default=None, help="surrogate models (default: all)")
+    surrogate.add_argument("--n", nargs="+", type=_positive_int, default=[100, 300, 1000],
+                           help="training set sizes (default 100 300 1000)")
+    surrogate.add_argument("--seeds", type=_positive_int, default=5, help="seeds per size (default 5)")
+    surrogate.add_argument("--out", type=Path, default=None, help="write study.json and study.md here")
+
+    ui = sub.add_parser("ui", help="open the MLflow UI on the tracking store (127.0.0.1)")
+    ui.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    ui.add_argument("--port", type=_positive_int, default=5000)
+
+    sub.add_parser("list", help="list methods and benchmark specs")
+
+    _add_oneshot_parsers(sub)
+    return parser
+
+
+def _hyperparameter(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. order=2), got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="cifar10", help="cifar10, fashion-mnist or digits (default cifar10)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="CIFAR-10: cifar-10-batches-py pickles, an ImageFolder tree (train/, test/) or its "
+                             "tarball; Fashion-MNIST: the four IDX files (default: Debian's location)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where decoded datasets are cached")
+    parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+
+
+def _add_precision_argument(parser: argparse.ArgumentParser, steps: str) -> None:
+    from harness.oneshot.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="auto",
+                        help=f"arithmetic of the {steps}: " + "; ".join(f"{k}: {v}" for k, v in PRECISIONS.items())
+                        + " (default auto)")
+
+
+def _add_oneshot_parsers(sub) -> None:
+    from harness.search.searcher import method_names
+
+    positive_int, non_negative_int = _positive_int, _non_negative_int
+    train = sub.add_parser("train", help="train a weight-sharing supernet with a one-shot method",
+                           epilog="Ctrl-C or SIGTERM (kill PID, or kill -INT PID, also for a 'nohup ... &' job) "
+                                  "saves a checkpoint at the next step and exits with status 130; continue the "
+                                  "run with the same command and --resume.")
+    train.add_argument("--method", required=True, help=f"one of: {', '.join(method_names(tabular=False))}")
+    _add_data_arguments(train)
+    train.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, snapshots)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--epochs", type=positive_int, default=100)
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--lr", type=float, default=0.025)
+    train.add_argument("--lr-min", type=float, default=0.001)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--grad-clip", type=float, default=5.0, help="gradient norm clip (0: none)")
+    train.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
+    train.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
+    train.add_argument("--no-bn-running-stats", action="store_true",
+                       help="cell BatchNorms keep no running statistics (always normalise by the batch)")
+    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
+    train.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap steps per epoch")
+    train.add_argument("--snapshot-every", type=non_negative_int, default=0,
+                       help="keep the weights every k epochs under snapshots/ (default: never)")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    _add_precision_argument(train, "training steps")
+    train.add_argument("--ema-decay", type=float, default=0.0,
+                       help="keep an exponential moving average of the weights with this decay per step, e.g. "
+                            "0.999; the monitor and rank score with it (default 0: none)")
+    train.add_argument("--monitor-every", type=non_negative_int, default=0,
+                       help="every k epochs, Kendall tau of the supernet on a fixed sample (CIFAR-10 table; "
+                            "default: never)")
+    train.add_argument("--monitor-archs", type=positive_int, default=200, help="sample size of the monitor")
+    train.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
+                       help="a method hyper-parameter, e.g. --hp order=2 for second-order DARTS")
+    train.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    train.add_argument("--no-mlflow", action="store_true")
+    train.add_argument("--no-progress", action="store_true")
+
+    rank = sub.add_parser("rank", help="score architectures with trained supernets; Kendall tau against ground truth")
+    rank.add_argument("--checkpoint", type=Path, nargs="+", required=True,
+                      help="one or more run folders / checkpoint files (all score the same architectures)")
+    which = rank.add_mutually_exclusive_group()
+    which.add_argument("--archs", type=positive_int, default=None,
+                       help="a seeded sample of N (default 1000; with --ground-truth: every architecture the "
+                            "file covers)")
+    which.add_argument("--all", action="store_true", help="all 15,625 architectures")
+    which.add_argument("--unique", action="store_true", help="the 6,466 non-isomorphic architectures")
+    rank.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample and the scoring images")
+    _add_data_arguments(rank)
+    rank.add_argument("--ground-truth", type=Path, default=None,
+                      help="stand-alone results (CSV or JSON from 'nas-harness standalone'); default: the "
+                           "embedded CIFAR-10 table")
+    rank.add_argument("--calibration-images", type=non_negative_int, default=640,
+                      help="training images for BatchNorm recalibration per architecture (default 640)")
+    rank.add_argument("--eval-images", type=positive_int, default=1000,
+                      help="valid images each architecture is scored on (default 1000)")
+    rank.add_argument("--no-recalibrate", action="store_true", help="score with the supernet's own BN statistics")
+    rank.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
+                      help="what ranks the architectures: the mean true-class probability on the valid images "
+                           "(default), the negative valid cross-entropy or the valid accuracy; all three are written")
+    rank.add_argument("--weights", choices=("average", "last"), default="average",
+                      help="score with the run's weight average when it kept one (train --ema-decay; default) "
+                           "or with the last trained weights")
+    _add_precision_argument(rank, "scoring forwards (and BN recalibration)")
+    rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
+    rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
+    rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
+    rank.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    rank.add_argument("--no-mlflow", action="store_true")
+    rank.add_argument("--no-progress", action="store_true")
+
+    search = sub.add_parser("search", help="search a trained supernet (its method's search stage or any searcher)")
+    search.add_argument("--checkpoint", type=Path, required=True, help="run folder or checkpoint file")
+    search.add_argument("--searcher", default=None,
+                        help="a black-box searcher to run on the supernet (default: the method's own search stage)")
+    search.add_argument("--budget", type=positive_int, default=None,
+                        help="supernet queries (default: the stage's own budget, e.g. 1,050 for SPOS evolution)")
+    search.add_argument("--seed", type=non_negative_int, default=0)
+    _add_data_arguments(search)
+    search.add_argument("--calibration-images", type=non_negative_int, default=640)
+    search.add_argument("--eval-images", type=positive_int, default=1000)
+    _add_precision_argument(search, "scoring forwards (and BN recalibration)")
+    search.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
+                        help="the search signal, as in rank: the mean true-class probability (%%, default), the "
+                             "loss (as 100 * exp(-loss)) or the accuracy")
+    search.add_argument("--threads", type=positive_int, default=None)
+    search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
+
+    standalone = sub.add_parser("standalone", help="train architectures from scratch (NB201's protocol); "
+                                                   "their results are ground truth for 'rank'")
+    standalone.add_argument("archs", nargs="*", metavar="ARCH", help="NB201 architecture strings")
+    standalone.add_argument("--archs-file", type=Path, default=None,
+                            help="more architectures, one a line ('#' starts a comment)")
+    _add_data_arguments(standalone)
+    standalone.add_argument("--epochs", type=positive_int, default=200, help="default 200")
+    standalone.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
+    standalone.add_argument("--lr", type=float, default=0.1, help="initial learning rate, cosine to 0 (default 0.1)")
+    standalone.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
+    standalone.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
+    standalone.add_argument("--seed", type=non_negative_int, default=0)
+    standalone.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
+    standalone.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap steps per epoch")
+    standalone.add_argument("--eval-every", type=non_negative_int, default=0,
+                            help="valid accuracy every k epochs in each run's history (default: only at the end)")
+    standalone.add_argument("--out", type=Path, default=Path("results/runs/standalone"),
+                            help="output folder: a run folder per architecture, named by its index")
+    standalone.add_argument("--results", type=Path, default=None,
+                            help="results CSV, appended as each architecture finishes; architectures already in "
+                                 "it are skipped (default OUT/standalone.csv)")
+    standalone.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
+    standalone.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    _add_precision_argument(standalone, "training steps")
+    standalone.add_argument("--no-progress", action="store_true")

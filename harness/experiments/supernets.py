@@ -1,0 +1,183 @@
+"""Supernet experiments as Python calls: train one, rank trained ones, search a trained one.
+
+These are what ``nas-harness train``, ``rank`` and ``search`` run (the CLI only parses and
+prints). Each writes its outputs as it goes: a training run checkpoints every epoch, a
+ranking writes each checkpoint's files as soon as it is scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import jsonsafe
+from harness.oneshot.data import DataSettings
+from harness.oneshot.scoring import ScoringConfig
+from harness.oneshot.training import TrainConfig, TrainOutcome
+from harness.search.run import RunRecord
+from harness.space import Architecture
+
+#: Seed of the fixed sample the training monitor ranks (the same for every run).
+MONITOR_SAMPLE_SEED = 12345
+#: Which architectures ``rank_supernets`` scores: a seeded sample, all, the non-isomorphic ones,
+#: or exactly those a ground-truth file covers.
+SELECTIONS = ("sample", "all", "unique", "covered")
+
+
+def run_names(paths: Sequence[Path]) -> list[str]:
+    """A distinct folder name per checkpoint (its run folder's name)."""
+    names: list[str] = []
+    for path in paths:
+        path = Path(path)
+        base = path.name if path.is_dir() else path.parent.name or path.stem
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+# -- train ---------------------------------------------------------------------------------------
+def train_supernet(method: str, out_dir: Path, config: TrainConfig | None = None, *,
+                   data: DataSettings | None = None, hyperparameters: Mapping[str, Any] | None = None,
+                   resume: bool = False, monitor_every: int = 0, monitor_archs: int = 200,
+                   tracking_uri: str | None = None, mlflow: bool = True, progress: bool = True) -> TrainOutcome:
+    """Train the supernet of one-shot ``method`` into ``out_dir`` (checkpoint every epoch; ``resume`` continues).
+
+    ``monitor_every`` > 0 records Kendall tau on a fixed sample of ``monitor_archs``
+    architectures every that many epochs (needs the reference table of the dataset).
+    """
+    from harness.evaluation.rank import ground_truth_for, select_architectures
+    from harness.oneshot.method import make_method
+    from harness.oneshot.training import SupernetTrainer
+    from harness.reporting.tracking import make_tracker
+
+    config = config or TrainConfig()
+    data = data or DataSettings()
+    hyperparameters = dict(hyperparameters or {})
+    searcher = make_method(method, config.seed, hyperparameters)
+    dataset = data.load()
+    tracker = make_tracker(tracking_uri, enabled=mlflow, experiment="nas-harness-supernets")
+    monitor = None
+    if monitor_every:
+        from harness.oneshot.monitor import RankingMonitor
+
+        archs = select_architectures("sample", monitor_archs, seed=MONITOR_SAMPLE_SEED)
+        monitor = RankingMonitor(dataset, archs, ground_truth_for(dataset, None).lookup(archs), monitor_every)
+    trainer = SupernetTrainer(searcher, dataset, config, out_dir, tracker=tracker, progress=progress,
+                              method_kwargs=hyperparameters, monitor=monitor)
+    return trainer.train(resume=resume)
+
+
+# -- rank ----------------------------------------------------------------------------------------
+@dataclass
+class RankOutcome:
+    """The metrics of every ranked checkpoint (by run name) and what they were measured on."""
+
+    metrics: dict[str, dict[str, Any]]
+    architectures: list[Architecture]
+    selection: str
+    ground_truth: str
+    out_dir: Path
+
+
+def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/runs/rank"), *,
+                   data: DataSettings | None = None, archs: int | None = None, selection: str | None = None,
+                   seed: int = 0, ground_truth: Path | None = None, scoring: ScoringConfig | None = None,
+                   bootstrap: int = 1000, weights: str = "average", tracking_uri: str | None = None,
+                   mlflow: bool = True, progress: bool = True,
+                   on_ranked: Callable[[str, Path, dict[str, Any]], None] | None = None) -> RankOutcome:
+    """Score the same architectures with every checkpoint; Kendall tau and friends against the ground truth.
+
+    ``selection`` is one of ``SELECTIONS``; by default a seeded sample of ``archs``
+    (1,000) architectures, or, with a ``ground_truth`` file and no ``archs``, exactly the
+    architectures that file covers. The ground truth is the dataset's reference table
+    unless a stand-alone results file is given. Each checkpoint's ranking.csv / .json / .png
+    go to ``out_dir`` (one folder per checkpoint when there are several, plus
+    comparison.md); ``on_ranked(name, path, metrics)`` is called as each one finishes.
+    """
+    from harness.evaluation.rank import ground_truth_for, rank_checkpoint, select_architectures
+    from harness.evaluation.ranking import comparison_document
+    from harness.reporting.tracking import make_tracker
+
+    data = data or DataSettings()
+    scoring = scoring or ScoringConfig(seed=seed)
+    out_dir = Path(out_dir)
+    checkpoints = [Path(path) for path in checkpoints]
+    dataset = data.load()
+    truth_source = ground_truth_for(dataset, ground_truth)
+    if selection is None:
+        selection = "covered" if archs is None and ground_truth is not None else "sample"
+    if selection == "covered":  # every architecture of the stand-alone results file, in index order
+        chosen = sorted(truth_source.values, key=lambda arch: arch.index)
+    else:
+        chosen = select_architectures(selection, archs or 1000, seed)
+    truth = truth_source.lookup(chosen)
+    names = run_names(checkpoints)
+    tracker = make_tracker(tracking_uri, enabled=mlflow, experiment="nas-harness-ranking")
+    results: dict[str, dict[str, Any]] = {}
+    for name, path in zip(names, checkpoints, strict=True):
+        run_out = out_dir / name if len(names) > 1 else out_dir
+        meta = {"architectures_selected": selection, "sample_seed": seed, "ground_truth": truth_source.source,
+                "chance": truth_source.chance, "dataset": dataset.name}
+        metrics = rank_checkpoint(path, dataset, chosen, truth, scoring, run_out, meta,
+                                  progress=progress, bootstrap=bootstrap, weights=weights)
+        results[name] = metrics
+        if on_ranked is not None:
+            on_ranked(name, path, metrics)
+        tracker.start_parent(f"rank-{name}", {"checkpoint": str(path), "archs": len(chosen), "mode": selection,
+                                               "calibration_images": scoring.calibration_images,
+                                               "eval_images": scoring.eval_images, "score": scoring.score})
+        tracker.log_metrics({f"{key}": value["value"] for key, value in metrics.items()})
+        tracker.log_artifacts([run_out / "ranking.csv", run_out / "ranking.json", run_out / "ranking.png"])
+        tracker.end("FINISHED")
+    if len(names) > 1:
+        (out_dir / "comparison.md").write_text(
+            comparison_document(results, len(chosen), selection, seed, truth_source.source))
+    return RankOutcome(results, chosen, selection, truth_source.source, out_dir)
+
+
+# -- search --------------------------------------------------------------------------------------
+@dataclass
+class SearchOutcome:
+    """A search on a trained supernet: its trajectory, what it found, and the query budget it had."""
+
+    record: RunRecord
+    info: dict[str, Any]
+    budget: int
+
+
+def search_trained_supernet(checkpoint: Path, out_dir: Path = Path("results/runs/search"), *,
+                            data: DataSettings | None = None, searcher: str | None = None,
+                            budget: int | None = None, seed: int = 0,
+                            scoring: ScoringConfig | None = None) -> SearchOutcome:
+    """Search a trained supernet with its method's own search stage, or with the black-box ``searcher``.
+
+    Without ``budget``: the stage's own (1,050 queries for SPOS evolution, DARTS' one derived
+    cell), else 150. Writes trajectories.csv and search.json to ``out_dir``. The final
+    architecture's test figure comes from the dataset's reference table when there is one.
+    """
+    from harness.oneshot.supernet_search import search_supernet, searcher_for
+    from harness.oneshot.training import load_checkpoint
+    from harness.reporting.report import write_trajectories_csv
+    from harness.search.benchmark_specs import reference_table
+
+    data = data or DataSettings()
+    scoring = scoring or ScoringConfig(seed=seed)
+    dataset = data.load()
+    reference = reference_table(dataset.name)
+    stage = searcher_for(searcher, seed) if searcher else None
+    if budget is None:
+        budget = getattr(stage, "budget", None) or 150
+        if stage is None:
+            method = load_checkpoint(checkpoint)["method"]
+            budget = {"darts": 1}.get(method, 1050)
+    record, info = search_supernet(checkpoint, dataset, budget, scoring, stage, reference)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_trajectories_csv([record], out_dir / "trajectories.csv")
+    (out_dir / "search.json").write_text(
+        jsonsafe.dumps({"method": record.method, "budget": budget, **info}, indent=1) + "\n")
+    return SearchOutcome(record, info, budget)
