@@ -20,9 +20,14 @@ time to score 1,000 architectures with 640 calibration and 1,000 evaluation imag
 
 FLOP rate: the multiply-adds of each sampled path's forward (``harness.oneshot.network.count_flops``
 of the stand-alone network of its live ops: convolutions and the classifier, as NB201 counts),
-x3 for forward and backward, x2 FLOPs per multiply-add, against the CPU's peak: cores x clock
-x FP32 FLOPs per cycle. The clock and FLOPs/cycle are measured with a small C probe (a
-dependent add chain; twelve independent AVX-512 FMA chains) when a C compiler is found.
+x3 for forward and backward, x2 FLOPs per multiply-add, against a roof measured on this machine:
+the best of five ``torch.mm`` of two 4096x4096 matrices after a warm-up, at the variant's
+thread count, in bfloat16 for bf16 variants where the CPU has native bf16 (AVX512-BF16, AMX),
+else in float32. As a cross-check it prints the theoretical fp32 peak: the CPU's reported
+maximum clock (``cpuinfo_max_freq``, else lscpu's "CPU max MHz", else unknown; never a clock
+timed by a loop, which modern cores can fool) x FP32 FLOPs per cycle from the vector flags
+(an assumption of two FMA units) x the cores used. ``--roof-only`` measures and prints just
+that, writing results/bench/roof.json and .md.
 
 Writes results/bench/supernet_speed.json and .md. Run: .venv/bin/python bench/bench_supernet_speed.py
 """
@@ -36,7 +41,6 @@ import platform
 import random
 import subprocess
 import sys
-import tempfile
 import time
 import types
 from collections.abc import Callable
@@ -310,87 +314,158 @@ def time_whole_model_compile(archs: list[Architecture]) -> dict:
             "repeat_architecture_seconds": time.perf_counter() - start}
 
 
-# -- the machine -----------------------------------------------------------------------
+# -- the machine and its roof -----------------------------------------------------------
 
-PROBE_C = r"""
-#include <stdio.h>
-#include <time.h>
-#include <immintrin.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(void) {
-    long n = 500000000L, x = 0;
-    double t = now();
-    for (long i = 0; i < n; i++) __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
-    double ghz = 4.0 * n / (now() - t) / 1e9;
-    __m512 a0 = _mm512_set1_ps(0.f), a1 = _mm512_set1_ps(1.f), a2 = _mm512_set1_ps(2.f), a3 = _mm512_set1_ps(3.f),
-           a4 = _mm512_set1_ps(4.f), a5 = _mm512_set1_ps(5.f), a6 = _mm512_set1_ps(6.f), a7 = _mm512_set1_ps(7.f),
-           a8 = _mm512_set1_ps(8.f), a9 = _mm512_set1_ps(9.f), a10 = _mm512_set1_ps(10.f), a11 = _mm512_set1_ps(11.f);
-    __m512 b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-    long m = 50000000L;
-    t = now();
-    for (long i = 0; i < m; i++) {
-        a0 = _mm512_fmadd_ps(a0, b, c); a1 = _mm512_fmadd_ps(a1, b, c); a2 = _mm512_fmadd_ps(a2, b, c);
-        a3 = _mm512_fmadd_ps(a3, b, c); a4 = _mm512_fmadd_ps(a4, b, c); a5 = _mm512_fmadd_ps(a5, b, c);
-        a6 = _mm512_fmadd_ps(a6, b, c); a7 = _mm512_fmadd_ps(a7, b, c); a8 = _mm512_fmadd_ps(a8, b, c);
-        a9 = _mm512_fmadd_ps(a9, b, c); a10 = _mm512_fmadd_ps(a10, b, c); a11 = _mm512_fmadd_ps(a11, b, c);
-    }
-    double gflops = m * 12.0 * 32 / (now() - t) / 1e9;
-    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-               _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
-               _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
-    printf("%f %f %ld %f\n", ghz, gflops, x, _mm512_reduce_add_ps(s));
-    return 0;
-}
-"""
+ROOF_SIZE, ROOF_REPEATS = 4096, 5
+MAX_FREQ_FILE = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
 
 
-def probe_core() -> dict | None:
-    """Measured clock (GHz) and FP32 AVX-512 FMA GFLOP/s of one core, or None without a compiler."""
-    with tempfile.TemporaryDirectory() as folder:
-        source, binary = Path(folder) / "probe.c", Path(folder) / "probe"
-        source.write_text(PROBE_C)
+def cpu_info() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields: dict[str, str] = {}
+    for line in info.splitlines():
+        if not line.strip():
+            break
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def physical_cores() -> int:
+    """Cores this process may run on, SMT siblings (which share the FMA units) counted once."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
         try:
-            subprocess.run(["cc", "-O3", "-mavx512f", "-o", str(binary), str(source)], check=True,
-                           capture_output=True, timeout=60)
-            runs = [subprocess.run([str(binary)], check=True, capture_output=True, text=True, timeout=60).stdout.split()
-                    for _ in range(3)]
-        except (OSError, subprocess.SubprocessError):
-            return None
-    ghz, gflops = max(float(r[0]) for r in runs), max(float(r[1]) for r in runs)
-    return {"clock_ghz": ghz, "fma_gflops_one_core": gflops, "flops_per_cycle": gflops / ghz}
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("", str(cpu)))
+    return max(1, len(cores))
+
+
+def reported_max_clock() -> tuple[float | None, str]:
+    """The CPU's maximum clock in GHz as the system reports it, and where it came from; never a timed loop."""
+    try:
+        return int(MAX_FREQ_FILE.read_text()) / 1e6, f"{MAX_FREQ_FILE} (kHz)"
+    except (OSError, ValueError):
+        pass
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=True).stdout
+        mhz = next(line.split(":", 1)[1] for line in lscpu.splitlines() if line.startswith("CPU max MHz:"))
+        return float(mhz) / 1e3, "lscpu's 'CPU max MHz'"
+    except (OSError, subprocess.SubprocessError, StopIteration, ValueError):
+        pass
+    current = cpu_info().get("cpu MHz")
+    note = (f"; /proc/cpuinfo's 'cpu MHz' ({float(current) / 1e3:.2f} GHz) is a current clock, not a maximum, "
+            "so it is not used" if current else "")
+    return None, (f"unknown: neither {MAX_FREQ_FILE} nor lscpu's 'CPU max MHz' exists here (virtual machines "
+                  f"often hide both){note}")
+
+
+def fp32_flops_per_cycle(info: dict[str, str]) -> tuple[int | None, str]:
+    """FP32 FLOPs per cycle per core from the vector flags, assuming two FMA units per core, and why."""
+    flags = set(info.get("flags", "").split())
+    if "avx512f" in flags:
+        if info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25":
+            return 32, ("AVX-512 on Zen 4 (AMD family 25), which runs each 512-bit FMA as two 256-bit halves: "
+                        "2 FMA units x 8 FP32 lanes x 2 FLOPs (assumed, not measured)")
+        return 64, "AVX-512: 2 FMA units x 16 FP32 lanes x 2 FLOPs (assumed FMA unit count, not measured)"
+    if "avx2" in flags and "fma" in flags:
+        return 32, "AVX2 + FMA: 2 FMA units x 8 FP32 lanes x 2 FLOPs (assumed FMA unit count, not measured)"
+    return None, "unknown: no AVX-512 or AVX2+FMA flag"
+
+
+def has_native_bf16(info: dict[str, str]) -> bool:
+    """AVX512-BF16 or AMX-BF16 among x86's ``flags``, or BF16 among Arm's ``Features``."""
+    flags = set(f"{info.get('flags', '')} {info.get('Features', '')}".split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def measured_matmul(dtype: torch.dtype, threads: int, size: int = ROOF_SIZE, repeats: int = ROOF_REPEATS) -> dict:
+    """GFLOP/s of the best of ``repeats`` ``torch.mm`` of two ``size`` x ``size`` matrices, after one warm-up."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        a = torch.randn(size, size, generator=generator).to(dtype)
+        b = torch.randn(size, size, generator=generator).to(dtype)
+        torch.mm(a, b)
+        load_before = os.getloadavg()[0]
+        rates = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            rates.append(2 * size**3 / (time.perf_counter() - start) / 1e9)
+    finally:
+        torch.set_num_threads(previous)
+    return {"gflops": max(rates), "runs_gflops": rates, "size": size, "repeats": repeats, "threads": threads,
+            "load_average": [load_before, os.getloadavg()[0]],
+            "how": f"best of {repeats} torch.mm of two {size}x{size} {str(dtype).removeprefix('torch.')} "
+                   f"matrices on {plural(threads, 'thread')}, after one warm-up"}
+
+
+def roof(threads: int) -> dict:
+    """What a training step's GFLOP/s is compared with, at ``threads`` threads, and how each figure was found.
+
+    The roof is measured: a large matmul, the best this torch reaches on this CPU. The
+    theoretical peak (reported maximum clock x vector width x cores) is a cross-check only.
+    """
+    info = cpu_info()
+    fp32 = measured_matmul(torch.float32, threads)
+    bf16 = (measured_matmul(torch.bfloat16, threads) if has_native_bf16(info) else
+            {"gflops": None, "how": "not measured: no native bf16 (AVX512-BF16, AMX or Arm BF16) on this CPU"})
+    clock, clock_source = reported_max_clock()
+    per_cycle, per_cycle_basis = fp32_flops_per_cycle(info)
+    cores = min(threads, physical_cores())
+    peak = cores * clock * per_cycle if clock is not None and per_cycle is not None else None
+    return {"threads": threads, "fp32_matmul": fp32, "bf16_matmul": bf16,
+            "theoretical_fp32": {"gflops": peak, "max_clock_ghz": clock, "clock_source": clock_source,
+                                 "flops_per_cycle": per_cycle, "flops_per_cycle_basis": per_cycle_basis,
+                                 "cores": cores},
+            "fp32_matmul_of_theoretical": fp32["gflops"] / peak if peak else None}
+
+
+def roof_lines(r: dict) -> list[str]:
+    """How the roof was obtained, a sentence a line."""
+    fp32, bf16, peak = r["fp32_matmul"], r["bf16_matmul"], r["theoretical_fp32"]
+    def measured(kind: str, m: dict) -> str:
+        return (f"{kind} roof: {m['gflops']:.0f} GFLOP/s, measured: {m['how']} (runs "
+                f"{', '.join(f'{g:.0f}' for g in m['runs_gflops'])} GFLOP/s; 1-minute load average "
+                f"{m['load_average'][0]:.2f} -> {m['load_average'][1]:.2f}).")
+
+    lines = [measured("fp32", fp32)]
+    if bf16["gflops"] is not None:
+        lines.append(measured("bf16", bf16))
+    else:
+        lines.append(f"bf16 roof: {bf16['how']}; bf16 rows are compared with the fp32 roof.")
+    if peak["gflops"] is not None:
+        lines.append(f"Cross-check, theoretical fp32 peak: {plural(peak['cores'], 'core')} x "
+                     f"{peak['max_clock_ghz']:.2f} GHz "
+                     f"(maximum clock from {peak['clock_source']}) x {peak['flops_per_cycle']} FLOP/cycle "
+                     f"({peak['flops_per_cycle_basis']}) = {peak['gflops']:.0f} GFLOP/s; the fp32 matmul reaches "
+                     f"{100 * r['fp32_matmul_of_theoretical']:.0f}% of it.")
+    else:
+        per_cycle = (f"{peak['flops_per_cycle']} FLOP/cycle ({peak['flops_per_cycle_basis']})"
+                     if peak["flops_per_cycle"] is not None else peak["flops_per_cycle_basis"])
+        lines.append(f"Cross-check, theoretical fp32 peak: not computed; maximum clock {peak['clock_source']}; "
+                     f"vector width {per_cycle}; {plural(peak['cores'], 'core')}.")
+    return lines
 
 
 def machine(threads: int) -> dict:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-
-    def field(name: str) -> str:
-        return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith(name)), "")
-
-    flags = set(field("flags").split())
-    probe = probe_core()
-    nominal_ghz = float(field("cpu MHz") or 0) / 1e3
-    family = field("cpu family")
-    # FP32 FLOPs per cycle per core from two AVX-512 FMA pipes of 16 lanes: 64 on Zen 5 (family 26)
-    # and on Intel server cores; Zen 4 (family 25) splits each 512-bit FMA in two: 32.
-    assumed_per_cycle = 32 if field("vendor_id") == "AuthenticAMD" and family == "25" else 64
-    clock = probe["clock_ghz"] if probe else nominal_ghz
-    cores = os.cpu_count() or 1
-    gemm = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
-        torch.mm(a, b)
-        start = time.perf_counter()
-        for _ in range(10):
-            torch.mm(a, b)
-        gemm[str(dtype).removeprefix("torch.")] = 10 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
+    info = cpu_info()
+    flags = set(info.get("flags", "").split())
     return {
-        "cpu": field("model name"), "vendor": field("vendor_id"), "family": family, "model": field("model"),
-        "cores": cores, "threads_used": threads, "nominal_clock_ghz": nominal_ghz,
+        "cpu": info.get("model name", platform.processor()), "vendor": info.get("vendor_id", ""),
+        "family": info.get("cpu family", ""), "model": info.get("model", ""), "cores": os.cpu_count() or 1,
+        "physical_cores": physical_cores(), "threads_used": threads,
         "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_tile" in flags,
-        "probe": probe, "assumed_fp32_flops_per_cycle": assumed_per_cycle,
-        "peak_fp32_gflops": cores * clock * assumed_per_cycle,
-        "peak_fp32_gflops_at_nominal_clock": cores * nominal_ghz * assumed_per_cycle,
-        "mkl_gemm_2048_gflops": gemm,
         "torch": torch.__version__, "python": platform.python_version(),
     }
 
@@ -427,6 +502,43 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
+def variant_options(name: str) -> dict:
+    return VARIANTS[name][1] if name in VARIANTS else PROCESS_VARIANTS[name][2]
+
+
+def variant_threads(name: str, threads: int) -> int:
+    """The thread count a variant trains with (``threads`` unless the variant fixes its own)."""
+    return variant_options(name).get("threads", threads)
+
+
+def compare_with_roof(entry: dict, name: str, roofs: dict[str, dict], threads: int) -> None:
+    """Add to a variant's entry the roof its GFLOP/s is compared with, and the fraction of it reached.
+
+    The roof is the large matmul measured at the variant's thread count, in bf16 for a bf16
+    variant where the CPU has native bf16, else in fp32.
+    """
+    r = roofs[str(variant_threads(name, threads))]
+    bf16 = variant_options(name).get("bf16", False) and r["bf16_matmul"]["gflops"] is not None
+    matmul = r["bf16_matmul" if bf16 else "fp32_matmul"]
+    entry["roof"] = {"name": f"{'bf16' if bf16 else 'fp32'} matmul, {plural(r['threads'], 'thread')}",
+                     "gflops": matmul["gflops"], "how": matmul["how"]}
+    entry["fraction_of_roof"] = entry["mean_gflop_per_second"] / matmul["gflops"]
+    peak = r["theoretical_fp32"]["gflops"]
+    if peak and not variant_options(name).get("bf16", False):
+        entry["fraction_of_theoretical_fp32"] = entry["mean_gflop_per_second"] / peak
+
+
+def measure_roof_only(threads: int, out: Path) -> None:
+    """``--roof-only``: the roof at ``threads`` threads, printed and written to ``out`` (.json and .md)."""
+    torch.set_num_threads(threads)
+    report = {"machine": machine(threads), "roof": {str(threads): roof(threads)}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    text = roof_markdown(report)
+    out.with_suffix(".md").write_text(text)
+    print(text, end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="timed steps per variant and repeat")
@@ -436,12 +548,19 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join([*VARIANTS, *PROCESS_VARIANTS]))
     parser.add_argument("--scoring-archs", type=int, default=10, help="architectures timed for scoring (0: skip)")
     parser.add_argument("--compile-archs", type=int, default=3, help="paths timed for whole-model compile (0: skip)")
-    parser.add_argument("--out", type=Path, default=OUT / "supernet_speed.json")
+    parser.add_argument("--out", type=Path, help="the .json written, with a .md beside it (default: "
+                        "results/bench/supernet_speed.json; with --roof-only, results/bench/roof.json)")
+    parser.add_argument("--roof-only", action="store_true",
+                        help="measure and print only the roof (large matmuls; the theoretical peak as a cross-check)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.steps, args.warmup)
         return
+    if args.roof_only:
+        measure_roof_only(args.threads, args.out or OUT / "roof.json")
+        return
+    args.out = args.out or OUT / "supernet_speed.json"
 
     torch.set_num_threads(args.threads)
     names = [n for n in args.variants.split(",") if n]
@@ -460,6 +579,10 @@ def main() -> None:
                            "cell_batchnorm": "affine=False, track_running_stats=False"},
               "machine": machine(args.threads),
               "mean_path_macs": float(np.mean([path_macs(live_ops(a)) for a in archs[args.warmup:]]))}
+    # The roof at every thread count a variant trains with, measured before the training rows.
+    report["roof"] = {str(t): roof(t) for t in sorted({variant_threads(n, args.threads) for n in names}, reverse=True)}
+    for r in report["roof"].values():
+        print(f"roof at {r['threads']} threads:", *roof_lines(r), sep="\n  ", flush=True)
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for repeat in range(args.repeats):
         for name in names:
@@ -486,9 +609,9 @@ def main() -> None:
             variants[name]["xautodl_nchw_same_process"] = theirs
             variants[name]["ratio_to_xautodl_nchw_same_process"] = (variants[name]["mean_images_per_second"]
                                                                     / theirs["mean_images_per_second"])
-    for entry in variants.values():
+    for name, entry in variants.items():
         if "mean_gflop_per_second" in entry:
-            entry["fraction_of_peak"] = entry["mean_gflop_per_second"] / report["machine"]["peak_fp32_gflops"]
+            compare_with_roof(entry, name, report["roof"], args.threads)
     report["training"] = variants
     if "harness_compiled_conv_bn" in runs:
         report["harness_compiled_conv_bn_warmup_seconds"] = [
@@ -512,7 +635,6 @@ def main() -> None:
 
 def markdown(report: dict) -> str:
     m, s = report["machine"], report["settings"]
-    probe = m["probe"]
     lines = [
         "# Supernet speed on this CPU",
         "",
@@ -521,7 +643,7 @@ def markdown(report: dict) -> str:
         f"step, {s['optimizer']}, cell BN {s['cell_batchnorm']}. {s['steps']} timed steps per variant after "
         f"{s['warmup']} warm-up steps, {s['repeats']} rounds. Written by `bench/bench_supernet_speed.py`.",
         "",
-        "| variant | images/s per round | mean | vs xautodl | GFLOP/s | of peak |",
+        "| variant | images/s per round | mean | vs xautodl | GFLOP/s | of roof |",
         "|---|---|---|---|---|---|",
     ]
     for name, v in report["training"].items():
@@ -531,25 +653,18 @@ def markdown(report: dict) -> str:
             ratio += (f" ({v['ratio_to_xautodl_nchw_same_process']:.2f}x vs xautodl in that process: "
                       f"{v['xautodl_nchw_same_process']['mean_images_per_second']:.0f} images/s)")
         flops = f"{v['mean_gflop_per_second']:.0f}" if "mean_gflop_per_second" in v else ""
-        peak = f"{100 * v['fraction_of_peak']:.0f}%" if "fraction_of_peak" in v else ""
+        share = f"{100 * v['fraction_of_roof']:.0f}% of the {v['roof']['name']}" if "fraction_of_roof" in v else ""
         lines.append(f"| `{name}`: {v['description']} | {rounds} | {v['mean_images_per_second']:.0f} | {ratio} | "
-                     f"{flops} | {peak} |")
-    if probe:
-        clock_ghz = probe["clock_ghz"]
-        how = (f"clock measured with a dependent-add chain; the AVX-512 FMA probe gives "
-               f"{probe['flops_per_cycle']:.1f} FP32 FLOP/cycle on one core")
-    else:
-        clock_ghz, how = m["nominal_clock_ghz"], "nominal clock from /proc/cpuinfo"
-    lines += [
-        "",
-        f"Peak: {m['cores']} cores x {clock_ghz:.2f} GHz x {m['assumed_fp32_flops_per_cycle']} FP32 FLOP/cycle "
-        f"(two 512-bit FMA pipes x 16 lanes x 2) = {m['peak_fp32_gflops']:.0f} GFLOP/s ({how}; at the nominal "
-        f"{m['nominal_clock_ghz']:.2f} GHz it would be {m['peak_fp32_gflops_at_nominal_clock']:.0f}). For scale, "
-        f"a 2048x2048 torch.mm reaches {m['mkl_gemm_2048_gflops']['float32']:.0f} GFLOP/s in fp32 and "
-        f"{m['mkl_gemm_2048_gflops']['bfloat16']:.0f} in bf16. Path FLOPs: NB201's count of the live path's "
-        f"forward (mean {report['mean_path_macs'] / 1e6:.1f} M multiply-adds per image) x3 (forward, backward) "
-        "x2; avg-pool, BatchNorm and the rest count nothing, as in NB201.",
-    ]
+                     f"{flops} | {share} |")
+    lines += ["", "Roof: each GFLOP/s above is compared with a large matmul measured on this machine at the "
+              "variant's thread count, in bf16 for bf16 rows (where the CPU has native bf16), else in fp32; the "
+              "theoretical peak is only a cross-check."]
+    for r in report["roof"].values():
+        lines += ["", f"At {plural(r['threads'], 'thread')}:", "",
+                  *(f"- {line}" for line in roof_lines(r))]
+    lines += ["", f"Path FLOPs: NB201's count of the live path's forward (mean {report['mean_path_macs'] / 1e6:.1f} M "
+              "multiply-adds per image) x3 (forward, backward) x2; avg-pool, BatchNorm and the rest count nothing, "
+              "as in NB201."]
     if "scoring" in report:
         lines += ["", "Scoring (eval-mode forward under inference_mode and BN recalibration, batches of 250, "
                   "channels-last):", "",
@@ -567,6 +682,18 @@ def markdown(report: dict) -> str:
         lines += ["", f"Whole-model torch.compile of a single path: {c['first_architecture_seconds']:.0f} s for the "
                   f"first architecture, {nxt} s for each next one (it recompiles per architecture), "
                   f"{c['repeat_architecture_seconds']:.2f} s for a repeat step."]
+    return "\n".join(lines) + "\n"
+
+
+def roof_markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = ["# The roof of a training step's GFLOP/s on this CPU", "",
+             f"{m['cpu']} (family {m['family']}, model {m['model']}), {m['cores']} logical CPUs, "
+             f"{m['physical_cores']} physical cores, torch {m['torch']}. Written by "
+             "`bench/bench_supernet_speed.py --roof-only`."]
+    for r in report["roof"].values():
+        lines += ["", f"At {plural(r['threads'], 'thread')}:", "",
+                  *(f"- {line}" for line in roof_lines(r))]
     return "\n".join(lines) + "\n"
 
 

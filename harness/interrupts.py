@@ -53,3 +53,36 @@ def interruptible(note: str = "") -> contextlib.AbstractContextManager[bool]:
         raise KeyboardInterrupt(f"stopped by {signal_name(signum)}{note}")
 
     return stop_signals_to(raise_interrupt)
+
+
+@contextlib.contextmanager
+def forking_workers() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM pending in this thread while worker processes are forked in the block.
+
+    A forked worker inherits this process's Python handlers (``interruptible``'s raise
+    KeyboardInterrupt), so a signal reaching it before its initializer replaced them, such as
+    the SIGTERM a pool sends its idle workers when it closes, printed a worker's traceback.
+    Forked inside this block, a worker holds them pending until ``worker_ignores_stop_signals``
+    runs; threads started here (a pool's helpers, which fork replacement workers) keep them
+    blocked. A signal that arrives meanwhile reaches this process when the block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # no fork there either
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def worker_ignores_stop_signals() -> None:
+    """A pool initializer: SIGINT ignored and SIGTERM the default (end quietly), then both unblocked.
+
+    The parent alone decides when its workers stop: a signal raises KeyboardInterrupt there,
+    and the pool it then terminates ends them with SIGTERM, without a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

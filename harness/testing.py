@@ -1,7 +1,11 @@
 """The searcher contract as checks a plug-in author can run on their own class.
 
     from harness.testing import check_searcher
-    check_searcher(MySearcher, population_size=20)   # raises AssertionError naming the broken rule
+    check_searcher(MySearcher, population_size=20)   # raises AssertionError naming every broken rule
+
+``check_searcher`` runs every check, even after one fails, and raises one ``ContractError``
+(an AssertionError) listing each failed check with its message and the likely cause; on
+success it returns the ``ContractReport`` (each check, passed, and its time).
 
 Each ``check_*`` function takes the class and its hyper-parameters (keyword arguments
 passed to ``cls(seed=..., **hparams)``), builds fresh instances with fixed seeds, and
@@ -22,12 +26,17 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.registry import file_origin
 from harness.search.benchmark import Result, TabularBenchmark
 from harness.search.searcher import Searcher
 from harness.space import (
@@ -223,9 +232,16 @@ def check_state_dict_round_trip(cls: type[Searcher], **hparams: Any) -> None:
     pending = original.ask()
     state = original.state_dict()
     expected = _continue(original, pending, 25)
+    saved = sorted(state["method"]) if isinstance(state.get("method"), dict) else state.get("method")
     for attempt in ("first", "second"):
         clone = make(cls, 0, hparams)  # another seed: the state must carry the generator
-        clone.load_state_dict(state)
+        try:
+            clone.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - say which state was loaded, not only what the plug-in raised
+            raise AssertionError(
+                f"{cls.__name__}: load_state_dict() of its own mid-run state_dict() raised {exc!r}{_where(exc)}; "
+                f"_state_dict saved {saved!r}, and _load_state_dict may read only that"
+            ) from exc
         got = _continue(clone, pending, 25)
         assert got == expected, (
             f"{cls.__name__}: a {attempt} instance loaded from a mid-run state_dict() did not continue "
@@ -259,6 +275,9 @@ import pickle, sys
 from harness.testing import trajectory
 with open(sys.argv[1], "rb") as handle:
     cls, seed, budget, hparams = pickle.load(handle)
+if isinstance(cls, str):  # a class loaded from a file: found again by its path
+    from harness.search.searcher import get_searcher
+    cls = get_searcher(cls)
 with open(sys.argv[2], "wb") as handle:
     pickle.dump(trajectory(cls, seed, budget, hparams), handle)
 """
@@ -267,7 +286,8 @@ with open(sys.argv[2], "wb") as handle:
 def check_fresh_process(cls: type[Searcher], **hparams: Any) -> None:
     """A new Python process (another hash seed) asks the same architectures for the same seed.
 
-    The class must be importable by its module and name, as any plug-in is.
+    The class must be importable by its module and name, as any plug-in is (a class loaded
+    from a file, ``path/to/file.py:ClassName``, is loaded again from that file).
     """
     seed, budget = 3, 30
     expected = trajectory(cls, seed, budget, hparams)
@@ -275,7 +295,7 @@ def check_fresh_process(cls: type[Searcher], **hparams: Any) -> None:
         task, answer = os.path.join(tmp, "task.pkl"), os.path.join(tmp, "answer.pkl")
         try:
             with open(task, "wb") as handle:
-                pickle.dump((cls, seed, budget, hparams), handle)
+                pickle.dump((file_origin(cls) or cls, seed, budget, hparams), handle)
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
             raise AssertionError(
                 f"{cls.__name__}: cannot send the class to another process ({exc}); "
@@ -429,14 +449,122 @@ CHECKS: tuple[Callable[..., None], ...] = (
 )
 
 
-def check_searcher(cls: type[Searcher], **hparams: Any) -> None:
-    """Run every contract check on ``cls`` built with ``hparams``; raise AssertionError on the first failure."""
+#: The likely cause of each check's failure, shown under it by ``check_searcher``.
+HINTS: dict[str, str] = {
+    "check_hyperparameters": "hyperparameters() must return a dict with string keys and JSON values (numbers, "
+                             "strings, booleans, lists), reporting the values __init__ was given",
+    "check_asks_are_architectures": "_ask must return a harness.Architecture (e.g. sample_architecture(self.rng) "
+                                    "or Architecture(ops)), never a tuple, string or index",
+    "check_rejects_unasked_tell": "do not override tell(); the base class refuses an unknown or repeated tell and "
+                                  "then calls _tell",
+    "check_batch_asks": "several asks may be pending and told in any order (parallel workers): _tell must not "
+                        "assume it follows its own last _ask",
+    "check_best_is_highest_validation": "do not override best(); the base class returns the architecture with the "
+                                        "highest validation accuracy told",
+    "check_same_seed_same_trajectory": "draw every random number from self.rng (or a generator seeded from it); "
+                                       "never global random / np.random, the clock, id() or set order",
+    "check_different_seed_different_trajectory": "seed every random draw from self.rng, which the seed builds; a "
+                                                 "generator with a fixed seed ignores it",
+    "check_never_sees_test_accuracy": "use only the reward _tell is given (the validation accuracy); do not "
+                                      "override tell() to read result.test_accuracy or extras (randomness drawn "
+                                      "outside self.rng fails this check too)",
+    "check_state_dict_round_trip": "_state_dict must hold everything _ask/_tell depend on beyond self.rng and the "
+                                   "history; _load_state_dict must copy what it loads (not keep references); state "
+                                   "may hold non-JSON objects such as numpy arrays or a sampler, it is deep-copied "
+                                   "and pickled",
+    "check_pickle_round_trip": "every attribute must pickle (no lambdas, local classes, open files or locks; "
+                               "rebuild such things in __setstate__), and all state must live on the instance, "
+                               "randomness in self.rng, so the unpickled copy continues alike",
+    "check_finds_good_architectures": "on a simple problem the search did worse than random search: does _tell "
+                                      "use the reward (higher is better) and _ask exploit it?",
+    "check_fresh_process": "the class must be importable by module path (or loaded from its file) from a new "
+                           "interpreter, and its choices must not depend on hash order (PYTHONHASHSEED), id() or "
+                           "global state",
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One contract check: passed or not, how long it took, and on failure why and the likely cause."""
+
+    check: str
+    passed: bool
+    seconds: float
+    message: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """Every check ``check_searcher`` ran on one class, in ``CHECKS`` order."""
+
+    searcher: str
+    results: tuple[CheckResult, ...]
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [result for result in self.results if not result.passed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def __str__(self) -> str:
+        total = sum(r.seconds for r in self.results)
+        if self.passed:
+            return f"{self.searcher} passed all {len(self.results)} contract checks ({total:.1f} s)"
+        lines = [f"{self.searcher} failed {len(self.failures)} of {len(self.results)} contract checks:"]
+        for result in self.failures:
+            lines.append(f"- {result.check} {result.message}")
+            lines.append(f"  likely cause: {result.hint}")
+        passed = [r.check for r in self.results if r.passed]
+        lines.append(f"passed: {', '.join(passed) if passed else 'none'} ({total:.1f} s in all)")
+        if any(r.check == "check_same_seed_same_trajectory" for r in self.failures):
+            lines.append("note: one seed gave two different runs, so every check that compares two runs fails "
+                         "with it; fix that one first")
+        return "\n".join(lines)
+
+
+class ContractError(AssertionError):
+    """``check_searcher``'s failure: the message lists every failed check; ``report`` holds them all."""
+
+    def __init__(self, report: ContractReport) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+def _where(exc: BaseException) -> str:
+    """' (at file.py:12 in _tell)': where an exception was raised, for a one-line message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
+
+
+def _run_check(check: Callable[..., None], cls: type[Searcher], hparams: dict[str, Any]) -> CheckResult:
+    start = time.perf_counter()
+    name = check.__name__
+    try:
+        check(cls, **hparams)
+    except AssertionError as exc:
+        message = str(exc).removeprefix(f"{cls.__name__}: ")
+        return CheckResult(name, False, time.perf_counter() - start, f"failed: {message}", HINTS.get(name, ""))
+    except Exception as exc:  # noqa: BLE001 - a crash is a broken contract too, reported like one
+        message = f"crashed: {exc!r}{_where(exc)}"
+        return CheckResult(name, False, time.perf_counter() - start, message, HINTS.get(name, ""))
+    return CheckResult(name, True, time.perf_counter() - start)
+
+
+def check_searcher(cls: type[Searcher], **hparams: Any) -> ContractReport:
+    """Run every contract check on ``cls`` built with ``hparams``, even after a failure.
+
+    Returns the report when all pass; otherwise raises ``ContractError`` (an AssertionError)
+    whose message lists each failed check, its message and the likely cause.
+    """
     if not (isinstance(cls, type) and issubclass(cls, Searcher)):
         raise AssertionError(f"{cls!r} is not a subclass of harness.search.searcher.Searcher")
-    for check in CHECKS:
-        try:
-            check(cls, **hparams)
-        except AssertionError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - report any crash as a broken contract
-            raise AssertionError(f"{cls.__name__}: {check.__name__} crashed: {exc!r}") from exc
+    report = ContractReport(cls.__name__, tuple(_run_check(check, cls, hparams) for check in CHECKS))
+    if not report.passed:
+        raise ContractError(report)
+    return report

@@ -11,39 +11,54 @@ of a model trained on the other half (dataset ``cifar10-valid``, set ``x-valid``
 reported figure is the CIFAR-10 test accuracy of a model trained on the full training
 set (dataset ``cifar10``, set ``ori-test``). CIFAR-100 and ImageNet16-120: one model
 per seed, its accuracy on one half of the original test set is the reward (``x-valid``)
-and on the other half the report (``x-test``). All figures are after the last epoch of
-the chosen schedule (``hp`` '12' or '200') and averaged over the seeds the file holds
-(``is_random=False``). ``cost_seconds`` is what ``simulate_train_eval`` charges: the
-training time of the run that produced the reward plus one evaluation of it.
+and on the other half the report (``x-test``). Every figure is after the last epoch of a
+schedule, 12 or 200 epochs (``hp`` '12' or '200'), chosen separately for the reward (and
+its cost) and for the report: NB201's own searches are rewarded after 12 epochs, charged
+the simulated time of those 12 epochs, and reported after 200.
+
+Seeds. An architecture was trained with one to three seeds per dataset and schedule. The
+reward is either their mean (``seeds="mean"``, ``is_random=False``) or, as in NB201's
+searches (``is_random=True``), one trained seed drawn at random per query, from a
+generator seeded by the run's seed (``OfficialBenchmark.for_run``). The report is always
+the mean over the seeds trained for it. ``cost_seconds`` is what ``simulate_train_eval``
+charges: the training time of the run that produced the reward plus one evaluation of the
+validation set ("train-all-time" + "valid-per-time"); with ``seeds="mean"`` the mean over
+the seeds that have timing, with ``"random"`` the drawn seed's own (that mean when the
+drawn seed has none); NaN ("unknown") when no seed of the architecture has timing.
+Values are read one seed at a time (``get_more_info(..., is_random=seed)``): the API's
+own mean over seeds fails on files that mix timed and untimed seeds.
 
 Memory. The NB201 ``.pth`` is a single pickle; ``torch.load`` of v1_1 (4.7 GB) needs 25-30 GB
 of RAM and there is no lazy way into it, so ``nas_201_api.NASBench201API(path)`` (which holds
 it all, and deep-copies a dict you pass it) is not used: the file is loaded once, each
 architecture is handed to the API's own ``ArchResults`` and ``get_more_info`` and then
-dropped, and the few numbers needed are written to an ``.npz`` cache. Before that load the
-free memory is checked (``MEMORY_FACTOR`` times the file size) and a clear error replaces
-the out-of-memory kill; ``NAS_HARNESS_NB201_FORCE_LOAD=1`` skips the check. NATS-Bench's
+dropped, and the few numbers needed are written to an ``.npz`` cache. The single-file NATS
+pickle has to be unpickled whole in the same way. Before either load the free memory is
+checked (``MEMORY_FACTOR`` / ``NATS_PICKLE_MEMORY_FACTOR`` times the file size, against
+``MemAvailable`` and the container's cgroup limit, v2 or v1) and a clear error replaces the
+out-of-memory kill; ``NAS_HARNESS_NB201_FORCE_LOAD=1`` skips the check. NATS-Bench's
 fast-mode directory is read lazily, one architecture file at a time, each released after
 use (``clear_params`` drops the weights; the entry itself is then removed from the API's
-``arch2infos_dict``, which ``clear_params`` leaves in place). The single-file NATS pickle has
-to be unpickled whole, like the ``.pth``; prefer the directory. Both single files are
-plain pickles (the ``.pth`` is read with ``torch.load(weights_only=False)``, which is what
-``nas_201_api``'s own ``torch.load`` call meant before torch 2.6), so unpickling runs whatever
-they contain: point the loader only at files obtained from the official sources.
+``arch2infos_dict``, which ``clear_params`` leaves in place): prefer it. Both single files
+are plain pickles (the ``.pth`` is read with ``torch.load(weights_only=False)``, which is
+what ``nas_201_api``'s own ``torch.load`` call meant before torch 2.6), so unpickling runs
+whatever they contain: point the loader only at files obtained from the official sources.
 
 The conversion runs once per file: the cache, in ``$NAS_HARNESS_CACHE`` or
 ``~/.cache/nas-harness``, is keyed by the file's path, size and modification time and holds
-every dataset and schedule, so later loads need neither the big file's memory nor the
-package.
+every dataset, schedule and seed, and NB201's own index of every architecture, so later
+loads need neither the big file's memory nor the package.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import logging
 import os
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,7 +67,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.errors import ArchitectureError, DataFileError, UnknownNameError, UserError
-from harness.search.benchmark import TabularBenchmark
+from harness.search.benchmark import Result, TabularBenchmark
 from harness.space import NUM_ARCHITECTURES, Architecture, parse_architecture
 
 logger = logging.getLogger(__name__)
@@ -60,23 +75,54 @@ logger = logging.getLogger(__name__)
 KINDS = ("nb201", "nats")
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 EPOCHS = (12, 200)
-METRICS = ("val_accuracy", "test_accuracy", "cost_seconds")
-CACHE_VERSION = 1
+SEED_MODES = ("mean", "random")
+#: The cached arrays per dataset and schedule: (15,625, seeds), one column per trained seed,
+#: NaN-padded. ``val_seeds`` and ``cost_seeds`` are the reward split's seeds (aligned),
+#: ``test_seeds`` the report split's.
+SEED_METRICS = ("val_seeds", "cost_seeds", "test_seeds")
+#: The cached array of NB201's own index of each architecture, by ``Architecture.index``.
+OFFICIAL_INDEX = "official_index"
+CACHE_VERSION = 2
 #: ``torch.load`` of the NB201 .pth takes about this many times the file's size in RAM.
 MEMORY_FACTOR = 6
+#: Unpickling the bz2-compressed NATS single file takes about this many times its size: a 1 GB
+#: file was reported to exhaust a 12 GB machine (issue 13), so at least 12; 16 leaves a margin.
+NATS_PICKLE_MEMORY_FACTOR = 16
 FORCE_ENV = "NAS_HARNESS_NB201_FORCE_LOAD"
 EXPECTED = (
     "expected NAS-Bench-201-v1_1-096897.pth or NATS-tss-v1_0-3ffb9-simple; "
     "pass --benchmark nb201:/path or nats:/path"
 )
 NATS_META = "meta.pickle.pbz2"
+#: The options a ``nb201:PATH`` / ``nats:PATH`` spec may end with, as ``:KEY=VALUE``.
+SPEC_OPTIONS = {
+    "dataset": "|".join(DATASETS),
+    "reward_epochs": "12|200",
+    "report_epochs": "12|200",
+    "seeds": "|".join(SEED_MODES),
+}
+#: Where a dataset's memory figures come from (``_available_memory``), read by ``_read_text``.
+MEMINFO = "/proc/meminfo"
+CGROUP_V2_LIMIT, CGROUP_V2_USAGE = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"
+CGROUP_V1_LIMIT = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+CGROUP_V1_USAGE = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
+#: cgroup v1 writes "no limit" as a number near 2**63.
+_V1_UNLIMITED = 2**60
+#: Mixed into a run's seed for its draws of trained seeds, so they are not the searcher's stream.
+_DRAW_STREAM = 201
 
 _PACKAGES = {
     "nats_bench": ("NATS-Bench", "pip install nats_bench"),
     "nas_201_api": ("the NAS-Bench-201 .pth", "pip install nas-bench-201"),
 }
 
+#: Per dataset: (the NB201 dataset whose runs give the reward and its cost, the one whose runs give the report).
 _SPLITS = {
+    "cifar10": ("cifar10-valid", "cifar10"),
+    "cifar100": ("cifar100", "cifar100"),
+    "ImageNet16-120": ("ImageNet16-120", "ImageNet16-120"),
+}
+_DESCRIPTIONS = {
     "cifar10": (
         "accuracy (%) on the held-out half of the CIFAR-10 training set, trained on the other "
         "half (NB201 'cifar10-valid' / 'x-valid')",
@@ -91,50 +137,182 @@ _SPLITS = {
         "ImageNet16-120 accuracy (%) on the test half of the test set (NB201 'x-test')",
     ),
 }
+_OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
 
 Progress = Callable[[int, int], None]
+
+
+class OfficialBenchmark(TabularBenchmark):
+    """An official file's figures for one dataset, reward/report schedule and seed handling.
+
+    The arrays of ``TabularBenchmark`` hold the means over seeds (``val_accuracy`` at the
+    reward schedule, ``test_accuracy`` at the report schedule, ``cost_seconds`` over the
+    timed seeds, NaN where none is timed); ``val_seeds`` / ``cost_seeds`` keep one column
+    per trained seed, so a draw is a lookup. With ``seeds="random"`` each query draws one
+    trained seed of the architecture: ``for_run(seed)`` gives the benchmark a run queries,
+    drawing from a generator seeded by the run's seed (an unbound benchmark draws as run 0).
+    ``official_index(arch)`` is NB201's own index of an architecture (its position in the
+    file's ``meta_archs``, ``api.query_index_by_arch``), which is not ``arch.index``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        val_seeds: np.ndarray,
+        cost_seeds: np.ndarray,
+        test_seeds: np.ndarray,
+        official_indices: np.ndarray,
+        seeds: str,
+        reward_metric: str,
+        report_metric: str,
+        cost_metric: str,
+    ) -> None:
+        super().__init__(
+            name=name,
+            val_accuracy=_row_mean(val_seeds),
+            test_accuracy=_row_mean(test_seeds),
+            reward_metric=reward_metric,
+            report_metric=report_metric,
+            cost_seconds=_row_mean(cost_seeds),
+        )
+        self.val_seeds = val_seeds
+        self.cost_seeds = cost_seeds
+        self.official_indices = official_indices
+        self.seeds = _check_seeds(seeds)
+        #: What a query's ``cost_seconds`` is (reports print it).
+        self.cost_metric = cost_metric
+        self._draws = _draw_generator(0)
+
+    def for_run(self, seed: int) -> OfficialBenchmark:
+        """The benchmark a run with ``seed`` queries (itself when the reward is the mean over seeds)."""
+        if self.seeds == "mean":
+            return self
+        bound = copy.copy(self)
+        bound._draws = _draw_generator(seed)
+        return bound
+
+    def query(self, arch: Architecture) -> Result:
+        if self.seeds == "mean":
+            return super().query(arch)
+        i = arch.index
+        trained = np.flatnonzero(np.isfinite(self.val_seeds[i]))
+        k = int(trained[self._draws.integers(trained.size)])
+        cost = self.cost_seeds[i, k]
+        return Result(
+            val_accuracy=float(self.val_seeds[i, k]),
+            test_accuracy=float(self.test_accuracy[i]),
+            cost_seconds=float(cost if np.isfinite(cost) else self.cost_seconds[i]),
+        )
+
+    def official_index(self, arch: Architecture) -> int:
+        """NB201's own index of ``arch`` in the file this benchmark was read from."""
+        return int(self.official_indices[arch.index])
+
+
+def parse_official_spec(kind: str, argument: str) -> tuple[str, dict[str, str]]:
+    """What follows ``nb201:`` / ``nats:`` -> (path, options); refuses unknown or repeated options in one line.
+
+    The spec is ``PATH[:KEY=VALUE...]`` with the keys of ``SPEC_OPTIONS``; trailing ``:KEY=VALUE``
+    parts are options, everything before them is the path (which may itself hold ':').
+    """
+    kind = _check_kind(kind)
+    accepted = ", ".join(f"{key}={values}" for key, values in SPEC_OPTIONS.items())
+    usage = f"--benchmark {kind}:PATH[:KEY=VALUE...] with KEY=VALUE one of {accepted}"
+    parts = (argument or "").split(":")
+    options: dict[str, str] = {}
+    while len(parts) > 1 and _OPTION.fullmatch(parts[-1]):
+        key, _, value = parts.pop().partition("=")
+        if key in options:
+            raise UserError(f"option {key} is given twice in {kind}:{argument}; {usage}")
+        options[key] = value
+    path = ":".join(parts)
+    if _OPTION.fullmatch(path) and path.partition("=")[0] in SPEC_OPTIONS:
+        raise UserError(f"benchmark '{kind}' needs a path before its options; {usage}")
+    if not path:
+        raise UserError(f"benchmark '{kind}' needs a path; {usage}")
+    unknown = [key for key in options if key not in SPEC_OPTIONS]
+    if unknown:
+        raise UserError(f"unknown option {unknown[0]!r} in {kind}:{argument}; accepted: {accepted}")
+    return path, dict(reversed(options.items()))
+
+
+def load_official_spec(kind: str, argument: str) -> OfficialBenchmark:
+    """The benchmark a ``nb201:...`` / ``nats:...`` spec names (``parse_official_spec``)."""
+    path, options = parse_official_spec(kind, argument)
+    return load_official_benchmark(
+        kind,
+        path,
+        dataset=options.get("dataset", "cifar10"),
+        reward_epochs=options.get("reward_epochs"),
+        report_epochs=options.get("report_epochs"),
+        seeds=options.get("seeds", "mean"),
+    )
 
 
 def load_official_benchmark(
     kind: Literal["nb201", "nats"],
     path: str | os.PathLike,
     dataset: str = "cifar10",
-    epochs: int = 200,
-) -> TabularBenchmark:
-    """The benchmark of ``dataset`` after ``epochs`` (12 or 200) epochs from an official file."""
+    epochs: int | str | None = None,
+    *,
+    reward_epochs: int | str | None = None,
+    report_epochs: int | str | None = None,
+    seeds: str = "mean",
+) -> OfficialBenchmark:
+    """The benchmark of ``dataset`` from an official file.
+
+    ``reward_epochs`` (the reward and its cost) and ``report_epochs`` (the reported figure)
+    are 12 or 200, by default ``epochs`` (default 200); ``seeds`` is ``"mean"`` (the reward is
+    the mean over the trained seeds) or ``"random"`` (one trained seed drawn per query).
+    NB201's search protocol is ``reward_epochs=12, report_epochs=200, seeds="random"``.
+    """
     kind = _check_kind(kind)
     dataset = _check_dataset(dataset)
-    epochs = _check_epochs(epochs)
+    default = 200 if epochs is None else _check_epochs(epochs, "epochs")
+    reward_epochs = default if reward_epochs is None else _check_epochs(reward_epochs, "reward_epochs")
+    report_epochs = default if report_epochs is None else _check_epochs(report_epochs, "report_epochs")
+    seeds = _check_seeds(seeds)
     source = _check_path(kind, path)
     tables = load_official_tables(kind, source)
-    val, test, cost = (tables[column_name(dataset, epochs, metric)] for metric in METRICS)
-    if np.isnan(val).all() or np.isnan(test).all():
-        note = " (NAS-Bench-201-v1_0 has 12-epoch runs for cifar10-valid only)" if kind == "nb201" else ""
-        raise DataFileError(f"{source.name} has no {epochs}-epoch results for {dataset}{note}")
-    missing = np.flatnonzero(np.isnan(val) | np.isnan(test))
-    if missing.size:
-        raise DataFileError(
-            f"{source.name} lacks {dataset} {epochs}-epoch results for {missing.size} of "
-            f"{NUM_ARCHITECTURES} architectures, e.g. {Architecture.from_index(int(missing[0]))}"
-        )
-    untimed = int(np.isnan(cost).sum())
-    timing = f"; {untimed} architectures have no timing (cost 0)" if untimed else ""
-    reward, report = _SPLITS[dataset]
-    schedule = f"{epochs} epochs, mean over seeds, from {source.name}"
-    return TabularBenchmark(
-        name=f"{kind}-{dataset}-{epochs}",
-        val_accuracy=val,
-        test_accuracy=test,
-        reward_metric=f"{reward}; {schedule}",
-        report_metric=f"{report}; {schedule}{timing}",
-        cost_seconds=np.nan_to_num(cost, nan=0.0),
+    reward_split, report_split = _SPLITS[dataset]
+    val_seeds = tables[column_name(dataset, reward_epochs, "val_seeds")]
+    cost_seeds = tables[column_name(dataset, reward_epochs, "cost_seeds")]
+    test_seeds = tables[column_name(dataset, report_epochs, "test_seeds")]
+    val_counts = _require(kind, source, val_seeds, dataset, reward_split, reward_epochs, "reward")
+    test_counts = _require(kind, source, test_seeds, dataset, report_split, report_epochs, "report")
+    reward_text, report_text = _DESCRIPTIONS[dataset]
+    origin = f"from {source.name}"
+    if seeds == "random":
+        drawn = ("one of its trained seeds drawn at random per query (NB201's is_random=True), from a "
+                 "generator seeded by the run's seed")
+        charged = "the drawn seed's own time (the mean over the architecture's timed seeds when it has none)"
+    else:
+        drawn = f"mean over its trained seeds ({_count_text(val_counts)}; NB201's is_random=False)"
+        charged = "the mean over the architecture's seeds that have timing"
+    untimed = int(np.isnan(_row_mean(cost_seeds)).sum())
+    unknown = (f"; {untimed} architectures have no timing at all, so their cost is unknown (NaN) and a time "
+               "budget is refused" if untimed else "")
+    name = f"{kind}-{dataset}-{reward_epochs}" + ("" if report_epochs == reward_epochs else f"-{report_epochs}")
+    return OfficialBenchmark(
+        name=name + ("-random" if seeds == "random" else ""),
+        val_seeds=val_seeds,
+        cost_seeds=cost_seeds,
+        test_seeds=test_seeds,
+        official_indices=tables[OFFICIAL_INDEX],
+        seeds=seeds,
+        reward_metric=f"{reward_text}, {_schedule(reward_epochs)}; {drawn}; {origin}",
+        report_metric=(f"{report_text}, {_schedule(report_epochs)}; mean over its trained seeds "
+                       f"({_count_text(test_counts)}); {origin}"),
+        cost_metric=(f"simulated time (s) of the run that gave the reward: its {reward_epochs} training epochs "
+                     f"on '{reward_split}' plus one evaluation of the validation set (NB201's simulate_train_eval: "
+                     f"train-all-time + valid-per-time); {charged}{unknown}; {origin}"),
     )
 
 
 def load_official_tables(
     kind: str, path: str | os.PathLike, progress: Progress | None = None
 ) -> dict[str, np.ndarray]:
-    """Every dataset's and schedule's arrays, from the cache, or converted once and cached."""
+    """Every dataset's, schedule's and seed's arrays, from the cache, or converted once and cached."""
     kind = _check_kind(kind)
     source = _check_path(kind, path)
     cache = official_cache_path(kind, source)
@@ -142,7 +320,7 @@ def load_official_tables(
         try:
             with np.load(cache) as stored:
                 tables = {name: stored[name] for name in stored.files}
-            if all(column_name(d, e, m) in tables for d in DATASETS for e in EPOCHS for m in METRICS):
+            if all(name in tables for name in _table_names()):
                 return tables
         except (OSError, ValueError, KeyError, EOFError):
             pass  # a damaged cache is rebuilt below
@@ -176,38 +354,42 @@ def official_cache_path(kind: str, path: str | os.PathLike) -> Path:
 def convert_official(
     kind: str, path: str | os.PathLike, progress: Progress | None = None
 ) -> dict[str, np.ndarray]:
-    """Read every architecture of an official file through its API (slow; no cache)."""
-    tables = {
-        column_name(d, e, m): np.full(NUM_ARCHITECTURES, np.nan)
-        for d in DATASETS
-        for e in EPOCHS
-        for m in METRICS
-    }
-    seen = np.zeros(NUM_ARCHITECTURES, dtype=bool)
+    """Read every architecture of an official file through its API (slow; no cache).
+
+    Returns the ``SEED_METRICS`` arrays of every dataset and schedule, (15,625, seeds) with
+    as many columns as the most seeds any architecture has, and ``OFFICIAL_INDEX``.
+    """
+    tables = {column: np.full((NUM_ARCHITECTURES, 1), np.nan) for column in _table_names() if column != OFFICIAL_INDEX}
+    official = np.full(NUM_ARCHITECTURES, -1, dtype=np.int64)
     source = _check_path(_check_kind(kind), path)
-    for done, (arch, values) in enumerate(iter_official_results(kind, source), start=1):
+    for done, (arch, api_index, values) in enumerate(iter_official_results(kind, source), start=1):
         index = arch.index
-        if seen[index]:
+        if official[index] >= 0:
             raise DataFileError(f"{source.name} lists architecture {arch} twice")
-        seen[index] = True
-        for column, value in values.items():
-            tables[column][index] = value
+        official[index] = api_index
+        for column, per_seed in values.items():
+            table = tables[column]
+            if per_seed.size > table.shape[1]:
+                table = np.pad(table, ((0, 0), (0, per_seed.size - table.shape[1])), constant_values=np.nan)
+                tables[column] = table
+            table[index, : per_seed.size] = per_seed
         if progress is not None:
             progress(done, NUM_ARCHITECTURES)
-    if not seen.all():
-        raise DataFileError(
-            f"{source.name} covers {int(seen.sum())} of {NUM_ARCHITECTURES} architectures; is it complete?"
-        )
+    covered = int((official >= 0).sum())
+    if covered < NUM_ARCHITECTURES:
+        raise DataFileError(f"{source.name} covers {covered} of {NUM_ARCHITECTURES} architectures; is it complete?")
+    tables[OFFICIAL_INDEX] = official
     return tables
 
 
 def iter_official_results(
     kind: str, path: str | os.PathLike
-) -> Iterator[tuple[Architecture, dict[str, float]]]:
-    """Each architecture of an official file, in the file's order, with its final metrics.
+) -> Iterator[tuple[Architecture, int, dict[str, np.ndarray]]]:
+    """Each architecture of an official file, in the file's order: (architecture, NB201 index, values).
 
-    The metrics dict has one entry per dataset, schedule and metric (NaN where the file has
-    no such runs). Only the current architecture's results are held in memory.
+    The values dict has one 1-D array per dataset, schedule and ``SEED_METRICS`` entry,
+    one value per trained seed (empty where the file has no such runs). Only the current
+    architecture's results are held in memory.
     """
     kind = _check_kind(kind)
     source = _check_path(kind, path)
@@ -217,7 +399,6 @@ def iter_official_results(
         records = _nats_directory_records(source)
     else:
         records = _nats_pickle_records(source)
-    combinations = [(d, e, [column_name(d, e, m) for m in METRICS]) for d in DATASETS for e in EPOCHS]
     for api, api_index, arch_str in records:
         try:
             arch = parse_architecture(arch_str)
@@ -225,28 +406,51 @@ def iter_official_results(
             raise DataFileError(
                 f"{source.name} lists an architecture outside NB201: {_describe(exc)}"
             ) from None
-        values = {}
-        for dataset, epochs, columns in combinations:
-            values.update(zip(columns, _final_metrics(api, api_index, dataset, str(epochs)), strict=True))
-        yield arch, values
+        yield arch, api_index, _seed_values(api, api_index)
 
 
-def _final_metrics(api: Any, index: int, dataset: str, hp: str) -> tuple[float, float, float]:
-    """(reward, report, cost) of one architecture through the API's ``get_more_info``; NaN if absent."""
+def _seed_values(api: Any, index: int) -> dict[str, np.ndarray]:
+    """One architecture's per-seed figures through the API's ``get_more_info(..., is_random=seed)``.
+
+    Each split is looked up on its own, so one the file lacks (e.g. v1_0's 12-epoch
+    ``cifar10``) leaves the others (its 12-epoch ``cifar10-valid``) intact.
+    """
+    values: dict[str, np.ndarray] = {}
+    for epochs in EPOCHS:
+        hp = str(epochs)
+        results = api.arch2infos_dict.get(index, {}).get(hp)
+        runs: dict[str, list[dict]] = {}
+        for dataset in DATASETS:
+            reward_split, report_split = _SPLITS[dataset]
+            for split in (reward_split, report_split):
+                if split not in runs:
+                    runs[split] = _split_runs(api, results, index, split, hp)
+            values[column_name(dataset, epochs, "val_seeds")] = _numbers(runs[reward_split], "valid-accuracy")
+            values[column_name(dataset, epochs, "cost_seeds")] = np.array(
+                [_cost(info) for info in runs[reward_split]], dtype=np.float64)
+            values[column_name(dataset, epochs, "test_seeds")] = _numbers(runs[report_split], "test-accuracy")
+    return values
+
+
+def _split_runs(api: Any, results: Any, index: int, split: str, hp: str) -> list[dict]:
+    """``get_more_info`` of each trained seed of ``split`` (empty when the file has no such runs)."""
+    if results is None:
+        return []
     try:
-        if dataset == "cifar10":
-            search = api.get_more_info(index, "cifar10-valid", hp=hp, is_random=False)
-            final = api.get_more_info(index, "cifar10", hp=hp, is_random=False)
-        else:
-            search = final = api.get_more_info(index, dataset, hp=hp, is_random=False)
-    except (KeyError, ValueError, IndexError):  # this file has no such runs
-        return np.nan, np.nan, np.nan
-    train_time, eval_time = search.get("train-all-time"), search.get("valid-per-time")
-    cost = train_time + eval_time if train_time is not None and eval_time is not None else None
-    return tuple(
-        np.nan if v is None else float(v)
-        for v in (search.get("valid-accuracy"), final.get("test-accuracy"), cost)
-    )
+        seeds = results.get_dataset_seeds(split)
+        return [api.get_more_info(index, split, hp=hp, is_random=int(seed)) for seed in seeds]
+    except (KeyError, ValueError, IndexError, AssertionError):  # no such runs, or none readable
+        return []
+
+
+def _numbers(runs: list[dict], key: str) -> np.ndarray:
+    return np.array([np.nan if info.get(key) is None else float(info[key]) for info in runs], dtype=np.float64)
+
+
+def _cost(info: dict) -> float:
+    """What ``simulate_train_eval`` charges for this seed's run; NaN when the run has no timing."""
+    train, evaluation = info.get("train-all-time"), info.get("valid-per-time")
+    return np.nan if train is None or evaluation is None else float(train) + float(evaluation)
 
 
 def _nats_directory_records(source: Path) -> Iterator[tuple[Any, int, str]]:
@@ -274,6 +478,7 @@ def _nats_directory_records(source: Path) -> Iterator[tuple[Any, int, str]]:
 def _nats_pickle_records(source: Path) -> Iterator[tuple[Any, int, str]]:
     """Each architecture of the single-file NATS pickle (which has to be unpickled whole)."""
     nats_bench = _import("nats_bench")
+    _check_memory(source, NATS_PICKLE_MEMORY_FACTOR)
     raw = _checked_dict(source, lambda: nats_bench.pickle_load(str(source)))
     api = nats_bench.create(
         {"meta_archs": raw["meta_archs"], "arch2infos": {}, "evaluated_indexes": []}, "tss", verbose=False
@@ -295,7 +500,7 @@ def _nb201_records(source: Path) -> Iterator[tuple[Any, int, str]]:
     nas_201_api = _import("nas_201_api")
     import torch
 
-    _check_memory(source)
+    _check_memory(source, MEMORY_FACTOR)
     raw = _checked_dict(source, lambda: torch.load(str(source), map_location="cpu", weights_only=False))
     api = nas_201_api.NASBench201API(
         {"meta_archs": raw["meta_archs"], "arch2infos": {}, "evaluated_indexes": []}, verbose=False
@@ -361,28 +566,107 @@ def _checked_dict(source: Path, load: Callable[[], Any]) -> dict:
     return raw
 
 
-def _check_memory(source: Path) -> None:
+def _check_memory(source: Path, factor: int) -> None:
+    """Refuse, before unpickling ``source`` whole, when this machine or container clearly lacks the memory."""
     if os.environ.get(FORCE_ENV) == "1":
         return
-    need = source.stat().st_size * MEMORY_FACTOR
-    have = _available_memory()
-    if have is not None and have < need:
+    need = source.stat().st_size * factor
+    available = _available_memory()
+    if available is not None and available[0] < need:
+        have, where = available
         raise DataFileError(
-            f"loading {source.name} needs about {need / 2**30:.0f} GiB of free memory once (have "
-            f"{have / 2**30:.0f} GiB); use the NATS-tss-v1_0-3ffb9-simple directory (nats:/path) "
-            f"or set {FORCE_ENV}=1"
+            f"loading {source.name} needs about {need / 2**30:.1f} GiB of free memory once ({factor} x its size; "
+            f"have {have / 2**30:.1f} GiB, {where}); use the NATS-tss-v1_0-3ffb9-simple directory (nats:/path), "
+            f"which is read one architecture at a time, or set {FORCE_ENV}=1"
         )
 
 
-def _available_memory() -> int | None:
+def _available_memory() -> tuple[int, str] | None:
+    """(bytes this process can still allocate, where that figure comes from), the least of what is known.
+
+    Sources: ``MemAvailable`` in /proc/meminfo, and the container's limit less its usage, from
+    cgroup v2 (memory.max, memory.current) or v1 (memory.limit_in_bytes, memory.usage_in_bytes).
+    None when none of them can be read.
+    """
+    found: list[tuple[int, str]] = []
+    meminfo = _read_text(MEMINFO)
+    if meminfo:
+        for line in meminfo.splitlines():
+            if line.startswith("MemAvailable:"):
+                try:
+                    found.append((int(line.split()[1]) * 1024, f"MemAvailable in {MEMINFO}"))
+                except (ValueError, IndexError):
+                    pass
+    for limit_path, usage_path, unlimited in (
+        (CGROUP_V2_LIMIT, CGROUP_V2_USAGE, None),
+        (CGROUP_V1_LIMIT, CGROUP_V1_USAGE, _V1_UNLIMITED),
+    ):
+        limit = _read_int(limit_path)
+        if limit is None or (unlimited is not None and limit >= unlimited):
+            continue
+        usage = _read_int(usage_path) or 0
+        found.append((max(limit - usage, 0), f"the container's limit of {limit / 2**30:.1f} GiB in {limit_path} "
+                                             f"less {usage / 2**30:.1f} GiB in use"))
+    return min(found, key=lambda item: item[0]) if found else None
+
+
+def _read_int(path: str) -> int | None:
+    """An integer file such as a cgroup limit; None when absent, unreadable or "max" (no limit)."""
+    text = _read_text(path)
     try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        return None if text is None else int(text.strip())
+    except ValueError:
+        return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _require(
+    kind: str, source: Path, per_seed: np.ndarray, dataset: str, split: str, epochs: int, role: str
+) -> np.ndarray:
+    """The number of trained seeds per architecture; refuses (one line) a split the file lacks in part or whole."""
+    counts = np.isfinite(per_seed).sum(axis=1)
+    if not counts.any():
+        note = ""
+        if kind == "nb201" and epochs == 12:
+            note = (" (NAS-Bench-201-v1_0 trained 12-epoch models on 'cifar10-valid' only: for CIFAR-10 use "
+                    "reward_epochs=12 with report_epochs=200, or the v1_1 file)")
+        raise DataFileError(f"{source.name} has no {epochs}-epoch '{split}' runs, which the {role} of {dataset} "
+                            f"needs ({role}_epochs={epochs}){note}")
+    missing = np.flatnonzero(counts == 0)
+    if missing.size:
+        raise DataFileError(
+            f"{source.name} lacks {epochs}-epoch '{split}' results ({role} of {dataset}) for {missing.size} of "
+            f"{NUM_ARCHITECTURES} architectures, e.g. {Architecture.from_index(int(missing[0]))}"
+        )
+    return counts
+
+
+def _row_mean(per_seed: np.ndarray) -> np.ndarray:
+    """The mean of each row over its finite entries; NaN for a row with none."""
+    finite = np.isfinite(per_seed)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, per_seed, 0.0).sum(axis=1)
+    return np.divide(sums, counts, out=np.full(per_seed.shape[0], np.nan), where=counts > 0)
+
+
+def _count_text(counts: np.ndarray) -> str:
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low} per architecture" if low == high else f"{low} to {high} per architecture"
+
+
+def _schedule(epochs: int) -> str:
+    return f"after {epochs} epochs (NB201's {epochs}-epoch schedule, hp='{epochs}')"
+
+
+def _draw_generator(seed: int) -> np.random.Generator:
+    return np.random.default_rng([_DRAW_STREAM, int(seed)])
 
 
 def _describe(exc: BaseException) -> str:
@@ -426,19 +710,30 @@ def _check_dataset(dataset: str) -> str:
     raise UnknownNameError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
-def _check_epochs(epochs: int | str) -> int:
+def _check_epochs(epochs: int | str, label: str = "epochs") -> int:
     try:
         value = int(epochs)
     except (TypeError, ValueError):
         value = -1
     if value not in EPOCHS:
-        raise UserError(f"epochs must be 12 or 200 (NB201's two schedules), got {epochs!r}")
+        raise UserError(f"{label} must be 12 or 200 (NB201's two schedules), got {epochs!r}")
     return value
 
 
+def _check_seeds(seeds: str) -> str:
+    if seeds not in SEED_MODES:
+        raise UserError(f"seeds must be 'mean' (the mean over trained seeds) or 'random' (one trained seed "
+                        f"drawn per query), got {seeds!r}")
+    return seeds
+
+
 def column_name(dataset: str, epochs: int, metric: str) -> str:
-    """The key of one array in the converted tables, e.g. 'cifar10__200__val_accuracy'."""
+    """The key of one array in the converted tables, e.g. 'cifar10__12__val_seeds'."""
     return f"{dataset}__{epochs}__{metric}"
+
+
+def _table_names() -> list[str]:
+    return [column_name(d, e, m) for d in DATASETS for e in EPOCHS for m in SEED_METRICS] + [OFFICIAL_INDEX]
 
 
 def _cache_dir() -> Path:

@@ -20,11 +20,16 @@ def _official(kind: str):
     def load(argument: str) -> Benchmark:
         if not argument:
             raise UserError(f"benchmark '{kind}' needs a path: --benchmark {kind}:/path/to/file")
-        from surrogates.official import load_official_benchmark
+        from surrogates.official import load_official_spec
 
-        return load_official_benchmark(kind, argument)
+        return load_official_spec(kind, argument)
 
     return load
+
+
+#: The options after an official file's path (``surrogates.official.SPEC_OPTIONS``), for ``usage``.
+_OFFICIAL_OPTIONS = "[:dataset=cifar10|cifar100|ImageNet16-120][:reward_epochs=12|200][:report_epochs=12|200]" \
+                    "[:seeds=mean|random]"
 
 
 def _surrogate(argument: str) -> Benchmark:
@@ -36,6 +41,6 @@ def _surrogate(argument: str) -> Benchmark:
 
 
 ANALOG = BenchmarkKind("analog, analog:PATH", _analog)
-NB201 = BenchmarkKind("nb201:PATH", _official("nb201"))
-NATS = BenchmarkKind("nats:PATH", _official("nats"))
+NB201 = BenchmarkKind(f"nb201:PATH{_OFFICIAL_OPTIONS}", _official("nb201"))
+NATS = BenchmarkKind(f"nats:PATH{_OFFICIAL_OPTIONS}", _official("nats"))
 SURROGATE = BenchmarkKind("surrogate:MODEL:N[:SEED]", _surrogate)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,12 @@ def run_surrogate_study(
     models: Sequence[str] = DEFAULT_MODELS,
     ns: Iterable[int] = (100, 300, 1000),
     seeds: Iterable[int] = range(5),
+    on_fit: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """One row per (model, n, seed): the held-out metrics and the seconds fit + predict took."""
+    """One row per (model, n, seed): the held-out metrics and the seconds fit + predict took.
+
+    ``on_fit(row)`` is called after each fit (a progress bar).
+    """
     surrogates = [get_model(name) for name in models]
     ops = ops_matrix()
     rows = []
@@ -67,6 +71,8 @@ def run_surrogate_study(
                         "seconds": seconds,
                     }
                 )
+                if on_fit is not None:
+                    on_fit(rows[-1])
     return rows
 
 

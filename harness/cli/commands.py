@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -34,7 +33,9 @@ def compare(args: argparse.Namespace) -> int:
     settings = CompareSettings(
         methods=args.methods,
         seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
-        budget=args.budget,
+        # --budget alone: queries; --time-budget alone: simulated time, no query cap; both: whichever comes first
+        budget=args.budget if args.budget is not None or args.time_budget is not None else 150,
+        time_budget=args.time_budget,
         benchmark=args.benchmark,
         workers=args.workers,
         target=args.target,
@@ -43,9 +44,21 @@ def compare(args: argparse.Namespace) -> int:
         mlflow=not args.no_mlflow,
         progress=not args.no_progress,
         oneshot=oneshot,
+        restart=args.restart,
+        hyperparameters=_method_hyperparameters(args.hp),
     )
     outcome = run_compare(settings)
     return EXIT_INTERRUPTED if outcome.interrupted else 0
+
+
+def _method_hyperparameters(given: list[tuple[str, str, object]]) -> dict[str, dict]:
+    """compare's ``--hp METHOD:KEY=VALUE`` options as {method: {key: value}}; a key given twice is refused."""
+    hyperparameters: dict[str, dict] = {}
+    for method, key, value in given:
+        if key in hyperparameters.setdefault(method, {}):
+            raise UserError(f"--hp {method}:{key} is given twice")
+        hyperparameters[method][key] = value
+    return hyperparameters
 
 
 def query(args: argparse.Namespace) -> int:
@@ -55,36 +68,69 @@ def query(args: argparse.Namespace) -> int:
 
     archs = [parse_architecture(text) for text in args.archs]
     benchmark = resolve_benchmark(args.benchmark)
+    official = getattr(benchmark, "official_index", None)  # an official file: NB201's own index of each cell
+    cost_metric = getattr(benchmark, "cost_metric", None)
     rows = []
     for arch in archs:
         result = benchmark.query(arch)
-        rows.append({
+        row = {
             "arch": arch.to_string(),
             "val_accuracy": result.val_accuracy,
             "test_accuracy": result.test_accuracy,
             "params": params(arch),
             "flops": flops(arch),
-        })
+        }
+        if cost_metric:
+            row["cost_seconds"] = result.cost_seconds
+        if official is not None:
+            row.update(index=arch.index, official_index=official(arch))
+        rows.append(row)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(jsonsafe.dumps(rows, indent=2))
         return 0
     print(f"benchmark: {benchmark.name}; val = {benchmark.reward_metric}; test = {benchmark.report_metric}")
+    if cost_metric:
+        print(f"cost = {cost_metric}")
+    if official is not None:
+        print("index = this project's Architecture.index (base 5 over the six edges); official index = "
+              "NB201's own index of the cell, its position in the file's meta_archs (api.query_index_by_arch)")
     for row in rows:
         print(row["arch"])
-        print(f"  val {row['val_accuracy']:.2f}  test {row['test_accuracy']:.2f}  "
+        cost = f"  cost {row['cost_seconds']:.1f} s" if "cost_seconds" in row else ""
+        print(f"  val {row['val_accuracy']:.2f}  test {row['test_accuracy']:.2f}{cost}  "
               f"params {row['params']:.6f} M  flops {row['flops']:.5f} MFLOPs")
+        if official is not None:
+            print(f"  index {row['index']}  official index {row['official_index']}")
     return 0
 
 
 def surrogate(args: argparse.Namespace) -> int:
+    from harness.outputs import check_output_dir
     from harness.search.benchmark_specs import resolve_benchmark
-    from surrogates.surrogate_study import format_table, run_surrogate_study, summarise, write_study
+    from surrogates.learned import get_model
+    from surrogates.surrogate_study import (
+        DEFAULT_MODELS,
+        format_table,
+        run_surrogate_study,
+        summarise,
+        write_study,
+    )
+
+    if args.out:
+        check_output_dir(args.out)
+    from tqdm import tqdm
 
     table = resolve_benchmark("analog")
     kwargs = {"ns": tuple(args.n), "seeds": range(args.seeds)}
     if args.models:
         kwargs["models"] = args.models
-    rows = run_surrogate_study(table, **kwargs)
+    models = args.models or DEFAULT_MODELS
+    for name in models:
+        get_model(name)  # an unknown model fails before any fit
+    fits = len(kwargs["ns"]) * args.seeds * len(models)
+    with tqdm(total=fits, desc="surrogate fits", unit="fit", file=sys.stderr, leave=False,
+              disable=args.no_progress or not sys.stderr.isatty()) as bar:
+        rows = run_surrogate_study(table, **kwargs, on_fit=lambda row: bar.update(1))
     summary = summarise(rows)
     print(format_table(summary))
     if args.out:
@@ -93,9 +139,9 @@ def surrogate(args: argparse.Namespace) -> int:
 
 
 def ui(args: argparse.Namespace) -> int:
-    from harness.reporting.tracking import resolve_tracking_uri, ui_command
+    from harness.reporting.tracking import ui_command
 
-    command = ui_command(resolve_tracking_uri(args.tracking_uri), args.port)
+    command = ui_command(args.tracking_uri, args.port)
     print(" ".join(command), file=sys.stderr)
     os.execvp(command[0], command)
     return 0  # pragma: no cover
@@ -154,15 +200,22 @@ def train(args: argparse.Namespace) -> int:
 def rank(args: argparse.Namespace) -> int:
     import torch
 
-    from harness.evaluation.ranking import compare_table, format_metrics
+    from harness.evaluation.ranking import compare_table, format_metrics, metric_notes
     from harness.experiments.supernets import rank_supernets
 
     if args.threads:
         torch.set_num_threads(args.threads)
     selection = "all" if args.all else "unique" if args.unique else None
 
-    def show(name, path, metrics) -> None:
-        print(f"## {name} ({path})\n{format_metrics(metrics)}\n")
+    def show(name, path, metrics, about) -> None:
+        print(f"## {name} ({path})\n"
+              f"ranked by: {about['score']} = {about['score_meaning']} ({about['images']})\n"
+              f"ground truth: {about['ground_truth']}\n"
+              f"architectures: {about['architectures']} ({about['selection']}, seed {about['seed']}) "
+              f"of {about['dataset']}\n\n{format_metrics(metrics)}\n")
+        for note in metric_notes(metrics):
+            print(note)
+        print()
 
     outcome = rank_supernets(args.checkpoint, args.out, data=_data(args), archs=args.archs, selection=selection,
                              seed=args.seed, ground_truth=args.ground_truth,
@@ -182,8 +235,11 @@ def search(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     outcome = search_trained_supernet(args.checkpoint, args.out, data=_data(args), searcher=args.searcher,
-                                      budget=args.budget, seed=args.seed, scoring=_scoring(args, recalibrate=True))
+                                      budget=args.budget, seed=args.seed, scoring=_scoring(args, recalibrate=True),
+                                      progress=not args.no_progress)
     info = outcome.info
+    if info.get("final_test_accuracy_note"):
+        print(f"final test accuracy {info['final_test_accuracy_note']}", file=sys.stderr)
     print(jsonsafe.dumps({"method": outcome.record.method, "final_arch": info["final_arch"],
                           "final_test_accuracy": info["final_test_accuracy"],
                           "search_seconds": round(info["search_seconds"], 1)}))

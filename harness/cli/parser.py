@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,39 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
+    store.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1..65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from harness.search.benchmark_specs import DEFAULT_BENCHMARK, describe_specs
 
@@ -51,17 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="run methods x seeds and write a report")
     compare.add_argument("--methods", nargs="+", metavar="NAME",
                          help="searchers (default: every tabular-capable built-in); "
-                              "also package.module:ClassName or an entry point name")
+                              "also path/to/file.py:ClassName, package.module:ClassName or an entry point name")
     compare.add_argument("--seeds", type=_positive_int, default=20, help="number of seeds (default 20)")
     compare.add_argument("--first-seed", type=_non_negative_int, default=0, help="first seed (default 0)")
-    compare.add_argument("--budget", type=_positive_int, default=150, help="queries per run (default 150)")
+    compare.add_argument("--budget", type=_positive_int, default=None,
+                         help="queries per run (default 150; with --time-budget: no cap unless given)")
+    compare.add_argument("--time-budget", metavar="SECONDS", type=_positive_float, default=None,
+                         help="simulated training time per run, charged by benchmarks that record it (nb201:, "
+                              "nats:); a query that would take the total past it is not made and ends the run")
     compare.add_argument("--benchmark", default=DEFAULT_BENCHMARK, help=f"one of: {describe_specs()}")
+    compare.add_argument("--hp", type=_method_hyperparameter, action="append", default=[], metavar="METHOD:KEY=VALUE",
+                         help="a method's hyper-parameter (repeatable; the method as named in --methods), e.g. "
+                              "--hp aging_evolution:population_size=20; values are Python literals, else strings")
     compare.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
-    compare.add_argument("--target", type=float, default=None,
+    compare.add_argument("--target", type=_finite_float, default=None,
                          help="accuracy for 'queries to reach target' (default: optimum - 0.5)")
     compare.add_argument("--out", type=Path, default=Path("results/runs/compare"), help="output folder")
-    compare.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
-    compare.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    _add_tracking_arguments(compare)
+    compare.add_argument("--restart", action="store_true",
+                         help="start over: delete what an earlier compare wrote into --out (default: resume it, "
+                              "running only the (method, seed) runs not finished there)")
     compare.add_argument("--no-progress", action="store_true", help="no progress bar")
     oneshot = compare.add_argument_group(
         "one-shot methods", "spos, fairnas, greedynas and darts run when a dataset is available: a supernet per "
@@ -108,10 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="training set sizes (default 100 300 1000)")
     surrogate.add_argument("--seeds", type=_positive_int, default=5, help="seeds per size (default 5)")
     surrogate.add_argument("--out", type=Path, default=None, help="write study.json and study.md here")
+    surrogate.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the tracking store (127.0.0.1)")
     ui.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
-    ui.add_argument("--port", type=_positive_int, default=5000)
+    ui.add_argument("--port", type=_port, default=5000, help="port on 127.0.0.1 (default 5000)")
 
     sub.add_parser("list", help="list methods and benchmark specs")
 
@@ -129,8 +173,22 @@ def _hyperparameter(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="cifar10", help="cifar10, fashion-mnist or digits (default cifar10)")
+def _method_hyperparameter(text: str) -> tuple[str, str, Any]:
+    """``METHOD:KEY=VALUE`` -> (method, key, value); METHOD may hold ':' itself (``file.py:Class``)."""
+    left, sep, value = text.partition("=")
+    method, colon, key = left.rpartition(":")
+    if not sep or not colon or not method or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected METHOD:KEY=VALUE (e.g. aging_evolution:population_size=20), "
+                                         f"got {text!r}")
+    return (method, *_hyperparameter(f"{key}={value}"))
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool = False) -> None:
+    if from_checkpoint:
+        parser.add_argument("--dataset", default=None,
+                            help="cifar10, fashion-mnist or digits (default: the one the checkpoint was trained on)")
+    else:
+        parser.add_argument("--dataset", default="cifar10", help="cifar10, fashion-mnist or digits (default cifar10)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="CIFAR-10: cifar-10-batches-py pickles, an ImageFolder tree (train/, test/) or its "
                              "tarball; Fashion-MNIST: the four IDX files (default: Debian's location)")
@@ -160,10 +218,10 @@ def _add_oneshot_parsers(sub) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--epochs", type=positive_int, default=100)
     train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--lr", type=float, default=0.025)
-    train.add_argument("--lr-min", type=float, default=0.001)
-    train.add_argument("--weight-decay", type=float, default=5e-4)
-    train.add_argument("--grad-clip", type=float, default=5.0, help="gradient norm clip (0: none)")
+    train.add_argument("--lr", type=_finite_float, default=0.025)
+    train.add_argument("--lr-min", type=_finite_float, default=0.001)
+    train.add_argument("--weight-decay", type=_finite_float, default=5e-4)
+    train.add_argument("--grad-clip", type=_finite_float, default=5.0, help="gradient norm clip (0: none)")
     train.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
     train.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
     train.add_argument("--no-bn-running-stats", action="store_true",
@@ -175,7 +233,7 @@ def _add_oneshot_parsers(sub) -> None:
                        help="keep the weights every k epochs under snapshots/ (default: never)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     _add_precision_argument(train, "training steps")
-    train.add_argument("--ema-decay", type=float, default=0.0,
+    train.add_argument("--ema-decay", type=_finite_float, default=0.0,
                        help="keep an exponential moving average of the weights with this decay per step, e.g. "
                             "0.999; the monitor and rank score with it (default 0: none)")
     train.add_argument("--monitor-every", type=non_negative_int, default=0,
@@ -184,8 +242,7 @@ def _add_oneshot_parsers(sub) -> None:
     train.add_argument("--monitor-archs", type=positive_int, default=200, help="sample size of the monitor")
     train.add_argument("--hp", type=_hyperparameter, action="append", default=[], metavar="KEY=VALUE",
                        help="a method hyper-parameter, e.g. --hp order=2 for second-order DARTS")
-    train.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
-    train.add_argument("--no-mlflow", action="store_true")
+    _add_tracking_arguments(train)
     train.add_argument("--no-progress", action="store_true")
 
     rank = sub.add_parser("rank", help="score architectures with trained supernets; Kendall tau against ground truth")
@@ -198,7 +255,7 @@ def _add_oneshot_parsers(sub) -> None:
     which.add_argument("--all", action="store_true", help="all 15,625 architectures")
     which.add_argument("--unique", action="store_true", help="the 6,466 non-isomorphic architectures")
     rank.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample and the scoring images")
-    _add_data_arguments(rank)
+    _add_data_arguments(rank, from_checkpoint=True)
     rank.add_argument("--ground-truth", type=Path, default=None,
                       help="stand-alone results (CSV or JSON from 'nas-harness standalone'); default: the "
                            "embedded CIFAR-10 table")
@@ -217,8 +274,7 @@ def _add_oneshot_parsers(sub) -> None:
     rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
     rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
-    rank.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
-    rank.add_argument("--no-mlflow", action="store_true")
+    _add_tracking_arguments(rank)
     rank.add_argument("--no-progress", action="store_true")
 
     search = sub.add_parser("search", help="search a trained supernet (its method's search stage or any searcher)")
@@ -228,7 +284,7 @@ def _add_oneshot_parsers(sub) -> None:
     search.add_argument("--budget", type=positive_int, default=None,
                         help="supernet queries (default: the stage's own budget, e.g. 1,050 for SPOS evolution)")
     search.add_argument("--seed", type=non_negative_int, default=0)
-    _add_data_arguments(search)
+    _add_data_arguments(search, from_checkpoint=True)
     search.add_argument("--calibration-images", type=non_negative_int, default=640)
     search.add_argument("--eval-images", type=positive_int, default=1000)
     _add_precision_argument(search, "scoring forwards (and BN recalibration)")
@@ -237,6 +293,7 @@ def _add_oneshot_parsers(sub) -> None:
                              "loss (as 100 * exp(-loss)) or the accuracy")
     search.add_argument("--threads", type=positive_int, default=None)
     search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
+    search.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     standalone = sub.add_parser("standalone", help="train architectures from scratch (NB201's protocol); "
                                                    "their results are ground truth for 'rank'")
@@ -246,7 +303,7 @@ def _add_oneshot_parsers(sub) -> None:
     _add_data_arguments(standalone)
     standalone.add_argument("--epochs", type=positive_int, default=200, help="default 200")
     standalone.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
-    standalone.add_argument("--lr", type=float, default=0.1, help="initial learning rate, cosine to 0 (default 0.1)")
+    standalone.add_argument("--lr", type=_finite_float, default=0.1, help="initial learning rate, cosine to 0 (default 0.1)")
     standalone.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
     standalone.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
     standalone.add_argument("--seed", type=non_negative_int, default=0)
@@ -255,7 +312,8 @@ def _add_oneshot_parsers(sub) -> None:
     standalone.add_argument("--eval-every", type=non_negative_int, default=0,
                             help="valid accuracy every k epochs in each run's history (default: only at the end)")
     standalone.add_argument("--out", type=Path, default=Path("results/runs/standalone"),
-                            help="output folder: a run folder per architecture, named by its index")
+                            help="output folder: a run folder per architecture, named by its harness index (ops as "
+                                 "base-5 digits in edge order; not NB201's official index)")
     standalone.add_argument("--results", type=Path, default=None,
                             help="results CSV, appended as each architecture finishes; architectures already in "
                                  "it are skipped (default OUT/standalone.csv)")

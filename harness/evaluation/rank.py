@@ -31,7 +31,7 @@ from harness.space import (
 
 
 def select_architectures(mode: str, n: int, seed: int) -> list[Architecture]:
-    """'sample' (n distinct, seeded, sorted by index), 'all' (15,625) or 'unique' (6,466)."""
+    """'sample' (n distinct, seeded, sorted by ``Architecture.index``), 'all' (15,625) or 'unique' (6,466)."""
     if mode == "all":
         return list(all_architectures())
     if mode == "unique":

@@ -266,6 +266,31 @@ def format_metrics(metrics: Mapping[str, Mapping[str, Any]], confidence: float =
     return "\n".join(lines)
 
 
+#: What each metric measures, in words (printed under a table of them).
+METRIC_MEANINGS = {
+    "kendall_tau": "Kendall tau-b between the score and the ground truth over all architectures",
+    "spearman": "Spearman rank correlation over all architectures",
+    "pearson": "Pearson correlation of the values over all architectures",
+    "precision_top5": "share of the true top 5% of architectures that is also in the score's top 5%",
+    "precision_top10": "share of the true top 10% of architectures that is also in the score's top 10%",
+    "kendall_tau_top10": "Kendall tau-b among the true top 10% only",
+    "kendall_tau_nondegenerate": "Kendall tau-b without the degenerate (chance-level) architectures",
+}
+#: Below this many architectures a metric is printed with a warning: its value says little.
+MIN_RELIABLE_N = 10
+
+
+def metric_notes(metrics: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Lines to print under a table of ``metrics``: what each one measures, and a warning for each
+    computed over fewer than ``MIN_RELIABLE_N`` architectures."""
+    notes = [f"{name}: {METRIC_MEANINGS[name]}" for name in metrics if name in METRIC_MEANINGS]
+    for name, metric in metrics.items():
+        if int(metric.get("n", 0)) < MIN_RELIABLE_N:
+            notes.append(f"warning: {name} is computed over {metric.get('n', 0)} architecture(s); a figure over "
+                         f"fewer than {MIN_RELIABLE_N} says little")
+    return notes
+
+
 def compare_table(rows: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
     """A markdown table, one row per method, each metric as ``value [low, high]``.
 

@@ -12,16 +12,25 @@ how to provide it and the tabular methods run as before.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import RunFailed, UserError
 from harness.experiments.oneshot_compare import OneShotComparison, OneShotSettings, plan_oneshot
+from harness.outputs import check_output_dir
 from harness.search.benchmark_specs import DEFAULT_BENCHMARK, resolve_benchmark
 from harness.search.grid import RunSpec, iter_grid
-from harness.search.run import RunRecord
-from harness.search.searcher import SEARCHERS, get_searcher, is_tabular, method_names
+from harness.search.run import RunRecord, check_time_budget
+from harness.search.searcher import (
+    SEARCHERS,
+    get_searcher,
+    is_tabular,
+    make_searcher,
+    method_label,
+    method_names,
+)
 
 
 @dataclass
@@ -31,7 +40,11 @@ class CompareSettings:
     #: Method names (None: every tabular method).
     methods: list[str] | None = None
     seeds: list[int] = field(default_factory=lambda: list(range(20)))
-    budget: int = 150
+    #: Queries per run. With ``time_budget`` it still caps the queries; None: no cap (time budget only).
+    budget: int | None = 150
+    #: Simulated training time per run in seconds (``harness.search.run``: the query that would cross it is
+    #: not made); only on a benchmark whose every architecture has a known, positive cost.
+    time_budget: float | None = None
     benchmark: str = DEFAULT_BENCHMARK
     workers: int = 2
     target: float | None = None
@@ -42,6 +55,8 @@ class CompareSettings:
     hyperparameters: dict[str, dict] = field(default_factory=dict)
     #: Data and settings of the one-shot methods; they run only when the data is there.
     oneshot: OneShotSettings = field(default_factory=OneShotSettings)
+    #: Start over instead of resuming the runs ``out_dir`` already holds.
+    restart: bool = False
 
 
 @dataclass
@@ -78,37 +93,112 @@ def split_methods(methods: list[str]) -> tuple[list[str], list[str]]:
     return tabular, oneshot
 
 
+def method_labels(methods: list[str]) -> dict[str, str]:
+    """How each method is shown in tables, files and MLflow (``method_label``), by the name it was given.
+
+    Two methods shown alike, or a plug-in class calling itself by another method's name, are refused.
+    """
+    labels: dict[str, str] = {}
+    for name in methods:
+        label = method_label(name)
+        if label != name and label in SEARCHERS.names() and get_searcher(label) is not get_searcher(name):
+            raise UserError(f"{name} calls itself {label!r} (its name attribute), the name of another method; "
+                            "give the class another name")
+        same = [other for other, shown in labels.items() if shown == label]
+        if same:
+            raise UserError(f"{same[0]} and {name} would both be shown as {label!r}; give one of the classes "
+                            "another name attribute")
+        labels[name] = label
+    return labels
+
+
+def check_hyperparameters(hyperparameters: dict[str, dict], methods: list[str], seed: int, budget: int) -> None:
+    """Refuse, before any run, hyper-parameters for a method not in the comparison, and tabular methods
+    whose constructor refuses theirs (each is built once, with the run's budget when it takes one).
+
+    Declared methods given no hyper-parameters are not built here (that would import each
+    one in this process): they cannot conflict, and build as they were declared.
+    """
+    stray = [name for name in hyperparameters if name not in methods]
+    if stray:
+        raise UserError(f"--hp for {', '.join(map(repr, stray))}, not a method of this comparison "
+                        f"(methods: {', '.join(methods)})")
+    for name in methods:
+        if is_tabular(name) and (name in hyperparameters or name not in SEARCHERS.names()):
+            make_searcher(name, seed, hyperparameters.get(name, {}), budget=budget)
+
+
 def run_compare(settings: CompareSettings) -> CompareOutcome:
+    """Run every (method, seed), write the report, log to MLflow; resume what ``out_dir`` already holds.
+
+    Finished runs are kept on disk as they complete; running the same comparison again runs
+    only the missing ones (``restart`` starts over). A user mistake raises ``UserError``
+    before any run starts.
+    """
+    from harness.experiments import compare_state
     from harness.reporting import report
     from harness.reporting.tracking import make_tracker
 
+    out = check_output_dir(settings.out_dir)
     methods_given = bool(settings.methods)
     methods, oneshot_methods = split_methods(settings.methods) if methods_given else (default_methods(), [])
+    labels = method_labels(methods)
+    check_hyperparameters(settings.hyperparameters,
+                          methods + (oneshot_methods if methods_given else method_names(tabular=False)),
+                          settings.seeds[0], settings.budget)
     benchmark = resolve_benchmark(settings.benchmark)
-    out = Path(settings.out_dir)
+    if settings.time_budget is not None:  # refused before any run on a benchmark that cannot charge it
+        check_time_budget(benchmark, settings.time_budget)
+    elif settings.budget is None:
+        raise UserError("give a query budget, a time budget or both")
     plan = plan_oneshot(settings.oneshot, oneshot_methods, methods_given, settings.seeds[0], out,
                         settings.hyperparameters)
     optimum = float(benchmark.test_optimum) if hasattr(benchmark, "test_optimum") else None
     target = settings.target if settings.target is not None else (optimum - 0.5 if optimum else None)
+    run_settings = run_defining_settings(settings, methods)
+    wanted = [(method, seed) for method in methods for seed in settings.seeds]
+    # Runs are recorded (trajectories.csv, runs.jsonl, MLflow) under their method's label.
+    kept = (compare_state.KeptRuns() if settings.restart else
+            compare_state.load_kept_runs(out, run_settings, [(labels[method], seed) for method, seed in wanted]))
     specs = [
-        RunSpec(method, seed, settings.benchmark, settings.budget, settings.hyperparameters.get(method, {}))
-        for method in methods
-        for seed in settings.seeds
+        RunSpec(method, seed, settings.benchmark, settings.budget, settings.hyperparameters.get(method, {}),
+                label=labels[method], time_budget=settings.time_budget)
+        for method, seed in wanted if (labels[method], seed) not in kept.records
     ]
-    out.mkdir(parents=True, exist_ok=True)
-    meta = report.ReportMetadata.from_benchmark(benchmark, settings.budget, target)
+    if kept.records:
+        print(f"resuming: {len(kept.records)} of {len(wanted)} runs already finished in {out}", file=sys.stderr)
+    for record in kept.records.values():  # finished runs (runs.jsonl), whichever budget ended them
+        record.time_budget, record.stop = settings.time_budget, record.stop or "finished"
+    meta = report.ReportMetadata.from_benchmark(benchmark, settings.budget, target, time_budget=settings.time_budget)
     tracker = make_tracker(settings.tracking_uri, enabled=settings.mlflow)
-    all_methods = methods + list(dict.fromkeys(run.method for run in plan.runs) if plan else [])
-    tracker.start_parent(
-        f"compare {benchmark.name}",
-        {"methods": ",".join(all_methods), "seeds": len(settings.seeds),
-         "first_seed": settings.seeds[0], "budget": settings.budget, "benchmark": settings.benchmark,
-         "workers": settings.workers, "reward_metric": benchmark.reward_metric,
-         "report_metric": benchmark.report_metric,
-         **({"oneshot_dataset": plan.dataset, "oneshot_runs": len(plan.runs)} if plan else {})},
-    )
-    writer = report.TrajectoryWriter(out / "trajectories.csv")
-    records: list[RunRecord] = []
+    logged: set[tuple[str, int]] = set()
+    if kept.parent_run_id and kept.tracking_uri == tracker.uri and tracker.parent_exists(kept.parent_run_id):
+        tracker.resume_parent(kept.parent_run_id)
+        logged = tracker.logged_children()
+    else:
+        all_methods = methods + list(dict.fromkeys(run.method for run in plan.runs) if plan else [])
+        tracker.start_parent(
+            f"compare {benchmark.name}",
+            {"methods": ",".join(all_methods), "seeds": len(settings.seeds),
+             "first_seed": settings.seeds[0], "budget": settings.budget, "time_budget": settings.time_budget,
+             "benchmark": settings.benchmark, "workers": settings.workers, "reward_metric": benchmark.reward_metric,
+             "report_metric": benchmark.report_metric,
+             **({"oneshot_dataset": plan.dataset, "oneshot_runs": len(plan.runs)} if plan else {})},
+        )
+    if settings.restart:  # only now that every setting has been checked
+        compare_state.restart(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if tracker.parent_run_id is not None:  # a run without MLflow leaves the earlier parent recorded
+        compare_state.save_state(out, run_settings, tracker.parent_run_id, tracker.uri, kept.settings)
+    else:
+        compare_state.save_state(out, run_settings, kept.parent_run_id, kept.tracking_uri, kept.settings)
+    child_params = {"benchmark": settings.benchmark, "budget": settings.budget, "time_budget": settings.time_budget}
+    spec_of = {label: method for method, label in labels.items()}  # how each label's method was named
+    for key, record in kept.records.items():
+        if key not in logged:  # finished before, but never logged to this parent
+            tracker.log_child_run(record, {**child_params, "method_spec": spec_of[record.method]})
+    writer = report.TrajectoryWriter(out / "trajectories.csv", keep_existing=True)
+    records: list[RunRecord] = list(kept.records.values())
     interrupted = False
     progress = _progress(len(specs), settings.progress)
     try:
@@ -116,15 +206,18 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
             for spec, record in iter_grid(specs, workers=settings.workers):
                 records.append(record)
                 writer.append(record)
-                tracker.log_child_run(record, {"benchmark": settings.benchmark, "budget": settings.budget})
+                compare_state.mark_finished(out, record)
+                tracker.log_child_run(record, {**child_params, "method_spec": spec.method})
                 progress.update(1)
-                progress.set_postfix_str(f"{spec.method} seed {spec.seed}: {record.final.incumbent_test:.2f}")
+                progress.set_postfix_str(f"{spec.label} seed {spec.seed}: {record.final.incumbent_test:.2f}")
     except KeyboardInterrupt:
         interrupted = True
-        print(f"\ninterrupted: keeping {len(records)} finished run(s) of {len(specs)}", file=sys.stderr)
+        print(f"\ninterrupted: keeping {len(records)} finished run(s) of {len(wanted)}; the same command "
+              f"resumes the rest", file=sys.stderr)
     finally:
         progress.close()
-    records.sort(key=lambda r: (methods.index(r.method), r.seed))
+    order = [labels[method] for method in methods]
+    records.sort(key=lambda r: (order.index(r.method), r.seed))
     oneshot_rows: list[dict] = []
     summary, oneshot_summary, failure = {}, None, None
     if plan is not None and not interrupted:
@@ -132,7 +225,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
                                                                            settings.progress)
     if records or oneshot_summary is not None:
         files = report.write_report(records, meta, out, write_trajectories=False, interrupted=interrupted,
-                                    oneshot=oneshot_summary)
+                                    oneshot=oneshot_summary, specs=spec_of)
         summary = files.summary
         paths = files.all_paths()
         if records:
@@ -142,11 +235,38 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
             if (out / report.ONESHOT_FILE).exists():
                 paths.append(out / report.ONESHOT_FILE)
         print(f"\nwritten: {', '.join(str(p) for p in paths)}")
+        tracker.log_metrics(summary_metrics(summary))
         tracker.log_artifacts(paths)
+    if tracker.enabled and tracker.parent_run_id is not None:
+        print(f"MLflow: run {tracker.parent_run_id} in {tracker.uri} (experiment {tracker.experiment}); "
+              f"browse it with: nas-harness ui --tracking-uri {tracker.uri}")
     tracker.end("KILLED" if interrupted else "FAILED" if failure else "FINISHED")
     if failure is not None:
         raise failure
     return CompareOutcome(records, summary, interrupted, oneshot_rows)
+
+
+def run_defining_settings(settings: CompareSettings, methods: list[str]) -> dict:
+    """The settings besides method and seed that decide a run's result: kept runs must share them."""
+    return {"benchmark": settings.benchmark, "budget": settings.budget, "time_budget": settings.time_budget,
+            "hyperparameters": {method: dict(settings.hyperparameters.get(method, {})) for method in methods}}
+
+
+def summary_metrics(summary: dict) -> dict[str, float]:
+    """Each method's final figure (mean, std, CI, median) and queries to target, for the MLflow parent run."""
+    metrics: dict[str, float] = {}
+    for method, entry in summary.get("methods", {}).items():
+        for key in ("mean", "std", "ci_low", "ci_high", "median", "regret_mean"):
+            value = entry.get(key)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                metrics[f"{method}.final_{key}"] = float(value)
+        target = entry.get("queries_to_target") or {}
+        if isinstance(target.get("median_queries"), (int, float)):
+            metrics[f"{method}.median_queries_to_target"] = float(target["median_queries"])
+        if isinstance(target.get("fraction_reached"), (int, float)) and math.isfinite(target["fraction_reached"]):
+            metrics[f"{method}.fraction_reached_target"] = float(target["fraction_reached"])
+        metrics[f"{method}.runs"] = float(entry.get("n_runs", 0))
+    return metrics
 
 
 def _run_oneshot(plan, benchmark, out: Path, tracker, progress: bool):

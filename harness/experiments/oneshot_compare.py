@@ -277,10 +277,11 @@ class OneShotComparison:
         if cached is not None:
             return cached
         record, info = search_supernet(run.checkpoint, self.dataset, budget, self.scoring, None, self.reference)
+        from harness.oneshot.supernet_search import SUPERNET_SEARCH_COLUMNS
         from harness.reporting.report import write_trajectories_csv
 
         run.run_dir.mkdir(parents=True, exist_ok=True)
-        write_trajectories_csv([record], run.run_dir / "search_trajectory.csv")
+        write_trajectories_csv([record], run.run_dir / "search_trajectory.csv", rename=SUPERNET_SEARCH_COLUMNS)
         tau = self._tau(run) if self.truth is not None else {}
         row = {
             "method": run.method,

@@ -14,6 +14,7 @@ from typing import Any
 from harness.errors import UserError
 from harness.oneshot.data import DataSettings
 from harness.oneshot.standalone import StandaloneConfig
+from harness.outputs import check_output_dir, check_output_file
 from harness.space import Architecture
 
 
@@ -33,17 +34,23 @@ def train_architectures(archs: Sequence[Architecture], out_dir: Path = Path("res
         run_dir_for,
         train_standalone,
     )
+    from harness.oneshot.training import CHECKPOINT_NAME
 
     archs = list(dict.fromkeys(archs))
     if not archs:
         raise UserError("no architectures to train; give ARCH strings or --archs-file")
     config = config or StandaloneConfig()
     data = data or DataSettings()
-    out_dir = Path(out_dir)
-    results = Path(results) if results is not None else out_dir / "standalone.csv"
+    out_dir = check_output_dir(out_dir)
+    results = check_output_file(results if results is not None else out_dir / "standalone.csv", "--results")
     dataset = data.load()
     finished = finished_architectures(results, dataset.name, config.epochs, config.seed)
     pending = [arch for arch in archs if arch not in finished]
+    interrupted = [arch for arch in pending if (run_dir_for(out_dir, arch) / CHECKPOINT_NAME).exists()]
+    if interrupted and not resume:
+        raise UserError(f"{len(interrupted)} run folder(s) in {out_dir} hold checkpoints of interrupted runs "
+                        f"(e.g. {run_dir_for(out_dir, interrupted[0])}); pass --resume to continue them or "
+                        f"choose another --out")
     if len(pending) < len(archs) and on_skipped is not None:
         on_skipped(len(archs) - len(pending), len(archs), results)
     rows = []

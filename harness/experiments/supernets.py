@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import jsonsafe
+from harness.errors import UserError
 from harness.oneshot.data import DataSettings
 from harness.oneshot.scoring import ScoringConfig
 from harness.oneshot.training import TrainConfig, TrainOutcome
+from harness.outputs import check_output_dir
 from harness.search.run import RunRecord
 from harness.space import Architecture
 
@@ -51,13 +53,15 @@ def train_supernet(method: str, out_dir: Path, config: TrainConfig | None = None
     """
     from harness.evaluation.rank import ground_truth_for, select_architectures
     from harness.oneshot.method import make_method
-    from harness.oneshot.training import SupernetTrainer
+    from harness.oneshot.training import SupernetTrainer, check_run_folder
     from harness.reporting.tracking import make_tracker
 
     config = config or TrainConfig()
     data = data or DataSettings()
     hyperparameters = dict(hyperparameters or {})
     searcher = make_method(method, config.seed, hyperparameters)
+    check_run_folder(out_dir, resume)
+    check_output_dir(out_dir)
     dataset = data.load()
     tracker = make_tracker(tracking_uri, enabled=mlflow, experiment="nas-harness-supernets")
     monitor = None
@@ -88,7 +92,8 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
                    seed: int = 0, ground_truth: Path | None = None, scoring: ScoringConfig | None = None,
                    bootstrap: int = 1000, weights: str = "average", tracking_uri: str | None = None,
                    mlflow: bool = True, progress: bool = True,
-                   on_ranked: Callable[[str, Path, dict[str, Any]], None] | None = None) -> RankOutcome:
+                   on_ranked: Callable[[str, Path, dict[str, Any], dict[str, Any]], None] | None = None
+                   ) -> RankOutcome:
     """Score the same architectures with every checkpoint; Kendall tau and friends against the ground truth.
 
     ``selection`` is one of ``SELECTIONS``; by default a seeded sample of ``archs``
@@ -96,16 +101,21 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
     architectures that file covers. The ground truth is the dataset's reference table
     unless a stand-alone results file is given. Each checkpoint's ranking.csv / .json / .png
     go to ``out_dir`` (one folder per checkpoint when there are several, plus
-    comparison.md); ``on_ranked(name, path, metrics)`` is called as each one finishes.
+    comparison.md); ``on_ranked(name, path, metrics, about)`` is called as each one finishes, ``about``
+    saying what was measured (score, ground truth, architectures, images).
     """
     from harness.evaluation.rank import ground_truth_for, rank_checkpoint, select_architectures
     from harness.evaluation.ranking import comparison_document
+    from harness.oneshot.training import load_checkpoint
     from harness.reporting.tracking import make_tracker
 
-    data = data or DataSettings()
     scoring = scoring or ScoringConfig(seed=seed)
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)
     checkpoints = [Path(path) for path in checkpoints]
+    if selection is not None and selection not in SELECTIONS:
+        raise UserError(f"unknown selection {selection!r}; accepted: {', '.join(SELECTIONS)}")
+    payloads = [load_checkpoint(path) for path in checkpoints]  # a missing or foreign checkpoint fails first
+    data = (data or DataSettings(dataset=None)).or_trained_on(payloads)
     dataset = data.load()
     truth_source = ground_truth_for(dataset, ground_truth)
     if selection is None:
@@ -116,6 +126,12 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
         chosen = select_architectures(selection, archs or 1000, seed)
     truth = truth_source.lookup(chosen)
     names = run_names(checkpoints)
+    calibration = (f"BatchNorm recalibrated on {scoring.calibration_images} train images" if scoring.recalibrate
+                   else "no BatchNorm recalibration")
+    about = {"score": scoring.score, "score_meaning": ScoringConfig.SCORES[scoring.score],
+             "images": f"{scoring.eval_images} valid images per architecture, {calibration}",
+             "ground_truth": truth_source.source, "architectures": len(chosen), "selection": selection,
+             "seed": seed, "dataset": dataset.name}
     tracker = make_tracker(tracking_uri, enabled=mlflow, experiment="nas-harness-ranking")
     results: dict[str, dict[str, Any]] = {}
     for name, path in zip(names, checkpoints, strict=True):
@@ -126,7 +142,7 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
                                   progress=progress, bootstrap=bootstrap, weights=weights)
         results[name] = metrics
         if on_ranked is not None:
-            on_ranked(name, path, metrics)
+            on_ranked(name, path, metrics, about)
         tracker.start_parent(f"rank-{name}", {"checkpoint": str(path), "archs": len(chosen), "mode": selection,
                                                "calibration_images": scoring.calibration_images,
                                                "eval_images": scoring.eval_images, "score": scoring.score})
@@ -152,32 +168,48 @@ class SearchOutcome:
 def search_trained_supernet(checkpoint: Path, out_dir: Path = Path("results/runs/search"), *,
                             data: DataSettings | None = None, searcher: str | None = None,
                             budget: int | None = None, seed: int = 0,
-                            scoring: ScoringConfig | None = None) -> SearchOutcome:
+                            scoring: ScoringConfig | None = None, progress: bool = True) -> SearchOutcome:
     """Search a trained supernet with its method's own search stage, or with the black-box ``searcher``.
 
     Without ``budget``: the stage's own (1,050 queries for SPOS evolution, DARTS' one derived
-    cell), else 150. Writes trajectories.csv and search.json to ``out_dir``. The final
-    architecture's test figure comes from the dataset's reference table when there is one.
+    cell), else 150. Writes trajectories.csv (the reward column is the supernet score) and
+    search.json to ``out_dir``. The final architecture's test figure comes from the dataset's
+    reference table when there is one (else ``info["final_test_accuracy_note"]`` says why not).
     """
-    from harness.oneshot.supernet_search import search_supernet, searcher_for
+    from harness.oneshot.supernet_search import SUPERNET_SEARCH_COLUMNS, search_supernet, searcher_for
     from harness.oneshot.training import load_checkpoint
     from harness.reporting.report import write_trajectories_csv
     from harness.search.benchmark_specs import reference_table
+    from harness.search.searcher import method_label, takes_budget
 
-    data = data or DataSettings()
     scoring = scoring or ScoringConfig(seed=seed)
+    out_dir = check_output_dir(out_dir)
+    payload = load_checkpoint(checkpoint)  # a missing or foreign checkpoint fails first
+    stage = searcher_for(searcher, seed, budget) if searcher else None
+    data = (data or DataSettings(dataset=None)).or_trained_on([payload])
     dataset = data.load()
     reference = reference_table(dataset.name)
-    stage = searcher_for(searcher, seed) if searcher else None
     if budget is None:
         budget = getattr(stage, "budget", None) or 150
         if stage is None:
-            method = load_checkpoint(checkpoint)["method"]
-            budget = {"darts": 1}.get(method, 1050)
-    record, info = search_supernet(checkpoint, dataset, budget, scoring, stage, reference)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_trajectories_csv([record], out_dir / "trajectories.csv")
+            budget = {"darts": 1}.get(payload["method"], 1050)
+        elif takes_budget(type(stage)):  # built with its own default: build it again with the budget it will run
+            stage = searcher_for(searcher, seed, budget)
+    label = method_label(searcher) if searcher else None
+    with _query_bar(budget, f"search {label or payload['method']}", progress) as bar:
+        record, info = search_supernet(checkpoint, dataset, budget, scoring, stage, reference, label=label,
+                                       on_row=lambda _: bar.update(1))
+    write_trajectories_csv([record], out_dir / "trajectories.csv", rename=SUPERNET_SEARCH_COLUMNS)
     (out_dir / "search.json").write_text(
         jsonsafe.dumps({"method": record.method, "budget": budget, **info}, indent=1) + "\n")
     return SearchOutcome(record, info, budget)
+
+
+def _query_bar(total: int, label: str, enabled: bool):
+    """A progress bar over supernet queries on stderr, on a terminal only (a log gets the result)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="query", file=sys.stderr, leave=False,
+                disable=not (enabled and sys.stderr.isatty()))

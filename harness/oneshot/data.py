@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -59,6 +60,7 @@ import torch
 
 from harness.errors import DataFileError, UnknownNameError, UserError
 from harness.filelock import locked
+from harness.interrupts import forking_workers, worker_ignores_stop_signals
 
 DATASETS = ("cifar10", "fashion-mnist", "digits")
 ALIASES = {"cifar-10": "cifar10", "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
@@ -180,15 +182,30 @@ def load_dataset(
 
 @dataclass(frozen=True)
 class DataSettings:
-    """Which dataset a command works on and where its files are (the arguments of ``load_dataset``)."""
+    """Which dataset a command works on and where its files are (the arguments of ``load_dataset``).
 
-    dataset: str = "cifar10"
+    ``dataset=None`` means "the one the checkpoint was trained on" where a command reads one.
+    """
+
+    dataset: str | None = "cifar10"
     data_dir: Path | None = None
     cache_dir: Path | None = None
     download: bool = False
 
     def load(self) -> Dataset:
+        if self.dataset is None:
+            raise UserError("no dataset named; pass --dataset")
         return load_dataset(self.dataset, self.data_dir, self.cache_dir, download=self.download)
+
+    def or_trained_on(self, checkpoints: list[dict]) -> DataSettings:
+        """These settings, with the dataset the checkpoints were trained on when none was named."""
+        if self.dataset is not None:
+            return self
+        trained_on = sorted({payload["dataset"] for payload in checkpoints})
+        if len(trained_on) != 1:
+            raise UserError(f"the checkpoints were trained on different datasets ({', '.join(trained_on)}); "
+                            f"rank those of one dataset at a time")
+        return dataclasses.replace(self, dataset=trained_on[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +459,10 @@ def decode_images(blobs: list[bytes], names: list[str], workers: int | None = No
     """``_decode_images`` split over ``workers`` forked processes when that pays (many images, fork).
 
     The workers inherit the encoded images and write into one shared-memory array, so
-    nothing but two integers per chunk crosses a pipe.
+    nothing but two integers per chunk crosses a pipe. They ignore SIGINT and end on SIGTERM
+    whatever handlers this process has (``harness.interrupts.forking_workers``): a Ctrl-C is
+    the parent's, which terminates the pool, and a normal end closes it; neither prints a
+    worker's traceback.
     """
     global _SHARED_DECODE
     workers = _idle_cores() if workers is None else max(1, workers)
@@ -453,10 +473,16 @@ def decode_images(blobs: list[bytes], names: list[str], workers: int | None = No
     out = out.reshape(len(blobs), *first.shape[1:])
     step = -(-len(blobs) // (4 * workers))
     _SHARED_DECODE = (blobs, names, out)
+    pool = None
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pool.map(_decode_range, [(i, min(i + step, len(blobs))) for i in range(0, len(blobs), step)])
+        with forking_workers():
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=worker_ignores_stop_signals)
+        pool.map(_decode_range, [(i, min(i + step, len(blobs))) for i in range(0, len(blobs), step)])
+        pool.close()
+        pool.join()
     finally:
+        if pool is not None:
+            pool.terminate()  # after an error or an interruption; a no-op once joined
         _SHARED_DECODE = None
     return out
 
@@ -746,6 +772,7 @@ def _write_cache(arrays: dict[str, np.ndarray], npz: Path, sidecar: Path, source
         os.replace(tmp_json, sidecar)
     except OSError as exc:
         warnings.warn(f"could not write the dataset cache {npz}: {exc}", CacheWarning, stacklevel=4)
+    finally:  # also on Ctrl-C: no half-written file is left behind (an .npz is only ever replaced whole)
         for tmp in (tmp_npz, tmp_json):
             tmp.unlink(missing_ok=True)
 

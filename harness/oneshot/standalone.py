@@ -49,6 +49,7 @@ from harness.oneshot.training import (
     cosine_lr,
     epoch_generator,
     initialise_weights,
+    kept_checkpoint_note,
     load_checkpoint,
     resolve_device,
 )
@@ -226,7 +227,9 @@ class StandaloneTrainer:
             "params": count_parameters(self.model) / 1e6,
             "config": asdict(self.config),
         }
-        (self.run_dir / RESULT_NAME).write_text(json.dumps(result, indent=1) + "\n")
+        # The folder's name, said in the file: this project's index, not NB201's official one.
+        (self.run_dir / RESULT_NAME).write_text(json.dumps({**result, "harness_index": self.arch.index}, indent=1)
+                                                + "\n")
         return result
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -265,8 +268,8 @@ class StandaloneTrainer:
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"training loss of {self.arch.to_string()} became {loss} at epoch {self.epoch + 1}, "
-                        f"step {self.step_in_epoch + 1}; the last good checkpoint is kept at "
-                        f"{self.checkpoint_path} (try a lower --lr)")
+                        f"step {self.step_in_epoch + 1}; {kept_checkpoint_note(self.checkpoint_path)} "
+                        f"(try a lower --lr)")
                 self._epoch_loss[0] += loss
                 self._epoch_loss[1] += 1
                 self.step_in_epoch += 1
@@ -311,7 +314,7 @@ class StandaloneTrainer:
         from tqdm import tqdm
 
         return tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, file=sys.stderr, leave=False,
-                    desc=f"arch {self.arch.index} epoch {self.epoch + 1}/{self.config.epochs}", unit="step")
+                    desc=f"harness index {self.arch.index} epoch {self.epoch + 1}/{self.config.epochs}", unit="step")
 
 
 def train_standalone(arch: Architecture | str, dataset: Dataset, config: StandaloneConfig,
@@ -408,6 +411,7 @@ def read_architectures(path: str | os.PathLike) -> list[Architecture]:
 
 
 def run_dir_for(out: str | os.PathLike, arch: Architecture) -> Path:
-    """The run folder of ``arch`` under ``out``: named by its index in the NB201 space."""
+    """The run folder of ``arch`` under ``out``, named by ``arch.index``: this project's base-5 index
+    (ops as base-5 digits in ``EDGES`` order), not NB201's official index."""
     return Path(out) / str(arch.index)
 

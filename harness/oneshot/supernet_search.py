@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.oneshot.data import Dataset
 from harness.oneshot.scoring import ScoringConfig, SupernetBenchmark, SupernetScorer
 from harness.search.run import RunRecord, run_search
-from harness.search.searcher import Searcher, get_searcher
+from harness.search.searcher import Searcher, get_searcher, is_tabular, make_searcher, method_names
 
 
 def restore_method(payload: dict[str, Any]) -> Searcher:
@@ -29,8 +30,13 @@ def restore_method(payload: dict[str, Any]) -> Searcher:
 
 
 def search_supernet(checkpoint: str | Path, dataset: Dataset, budget: int, scoring: ScoringConfig | None = None,
-                    searcher: Searcher | None = None, reference=None) -> tuple[RunRecord, dict[str, Any]]:
-    """Run ``searcher`` (default: the checkpoint's own search stage) for ``budget`` supernet queries."""
+                    searcher: Searcher | None = None, reference=None,
+                    label: str | None = None, on_row=None) -> tuple[RunRecord, dict[str, Any]]:
+    """Run ``searcher`` (default: the checkpoint's own search stage) for ``budget`` supernet queries.
+
+    ``label`` names the method in the record (default: the searcher's ``name``); ``on_row``
+    is called after every query (a progress bar).
+    """
     from harness.oneshot.scoring import supernet_from_checkpoint
 
     model, payload = supernet_from_checkpoint(checkpoint, dataset)
@@ -38,7 +44,7 @@ def search_supernet(checkpoint: str | Path, dataset: Dataset, budget: int, scori
     scorer = SupernetScorer(model, dataset, scoring or ScoringConfig())
     benchmark = SupernetBenchmark(scorer, f"supernet:{payload['method']}@{checkpoint}", reference)
     start = time.perf_counter()
-    record = run_search(method, benchmark, budget)
+    record = run_search(method, benchmark, budget, label=label, on_row=on_row)
     info = {
         "search_seconds": time.perf_counter() - start,
         "train_seconds": float(payload.get("elapsed_seconds", 0.0)),
@@ -46,11 +52,26 @@ def search_supernet(checkpoint: str | Path, dataset: Dataset, budget: int, scori
         "epochs_trained": int(payload.get("epoch", 0)),
         "final_arch": record.final.incumbent_arch,
         "final_test_accuracy": record.final.incumbent_test,
+        "final_test_accuracy_note": None if reference is not None else (
+            f"not available: there is no accuracy table for {dataset.name} (the tables hold CIFAR-10 results); "
+            f"train it with 'nas-harness standalone' to know it"),
         "reward_metric": benchmark.reward_metric,
         "report_metric": benchmark.report_metric,
     }
     return record, info
 
 
-def searcher_for(name: str, seed: int) -> Searcher:
-    return get_searcher(name)(seed=seed)
+#: trajectories.csv columns of a search on a supernet, named by what they hold: the searcher's
+#: reward is the supernet's score, the reported figure the reference table's test accuracy.
+SUPERNET_SEARCH_COLUMNS = {"val_accuracy": "supernet_score", "incumbent_val": "incumbent_supernet_score",
+                           "test_accuracy": "table_test_accuracy",
+                           "incumbent_test": "incumbent_table_test_accuracy"}
+
+
+def searcher_for(name: str, seed: int, budget: int | None = None) -> Searcher:
+    """The black-box searcher ``name`` for a search on a trained supernet; a one-shot method is refused."""
+    if not is_tabular(name):
+        raise UserError(f"{name} is a one-shot method, not a searcher to run on a trained supernet; --searcher "
+                        f"takes a black-box searcher ({', '.join(method_names(tabular=True))}, or "
+                        f"path/to/file.py:ClassName or package.module:ClassName); without --searcher the supernet's own method searches it")
+    return make_searcher(name, seed, budget=budget)  # a class that takes ``budget`` is given the search's

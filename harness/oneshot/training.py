@@ -195,6 +195,23 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def check_run_folder(run_dir: str | os.PathLike, resume: bool) -> None:
+    """Refuse a new run over a checkpoint, and a resume without one (before any work is done)."""
+    checkpoint = Path(run_dir) / CHECKPOINT_NAME
+    if checkpoint.exists() and not resume:
+        raise UserError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
+    if resume and not checkpoint.exists():
+        raise UserError(f"--resume: there is no checkpoint to continue in {Path(run_dir)} "
+                        f"(no {CHECKPOINT_NAME}); drop --resume to start a new run there")
+
+
+def kept_checkpoint_note(checkpoint: Path) -> str:
+    """What a diverged run leaves behind, truthfully: the last checkpoint, or none yet."""
+    if checkpoint.exists():
+        return f"the last good checkpoint is kept at {checkpoint}"
+    return "no checkpoint was written: the run diverged before its first epoch ended"
+
+
 def check_compatible(payload: dict[str, Any], method: str, config: TrainConfig, dataset: str,
                      where: str, keys: tuple[str, ...] = TrainConfig.SHAPE_KEYS) -> None:
     """Refuse a checkpoint from another method, dataset or configuration (``keys``), naming the mismatch."""
@@ -432,10 +449,9 @@ class SupernetTrainer:
         Raises ``KeyboardInterrupt`` after saving a checkpoint when interrupted, and
         ``TrainingDiverged`` (checkpoint untouched) when the loss stops being finite.
         """
+        check_run_folder(self.run_dir, resume)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._resume_valid_used = 0
-        if self.checkpoint_path.exists() and not resume:
-            raise UserError(f"{self.checkpoint_path} exists; pass --resume to continue it or choose another --out")
         stop = _StopFlag()
         with stop.installed():  # before the resume and tracking start, so no request is lost
             if resume:
@@ -492,8 +508,7 @@ class SupernetTrainer:
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"training loss became {loss} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1}; "
-                        f"the last good checkpoint is kept at {self.checkpoint_path} "
-                        f"(try a lower --lr or a gradient clip)")
+                        f"{kept_checkpoint_note(self.checkpoint_path)} (try a lower --lr or a gradient clip)")
                 self._epoch_loss[0] += loss
                 self._epoch_loss[1] += 1
                 self.step_in_epoch += 1

@@ -51,23 +51,29 @@ class ReportMetadata:
     ``optimum`` is the best report-metric value in the table (the reference for regret;
     None when unknown); ``target`` the figure for queries-to-target (None: not computed).
     ``reward_is_report_metric`` defaults to whether the two metric names are equal.
+    ``budget`` is the query budget per run (None: no cap), ``time_budget`` the simulated
+    training time per run in seconds (None: none), ``cost_metric`` what a query's cost is
+    (when the benchmark says).
     """
 
     benchmark: str
     reward_metric: str
     report_metric: str
-    budget: int
+    budget: int | None
     optimum: float | None = None
     target: float | None = None
     reward_is_report_metric: bool | None = None
+    time_budget: float | None = None
+    cost_metric: str | None = None
 
     def __post_init__(self) -> None:
         if self.reward_is_report_metric is None:
             object.__setattr__(self, "reward_is_report_metric", self.reward_metric == self.report_metric)
 
     @classmethod
-    def from_benchmark(cls, benchmark: Any, budget: int, target: float | None = None) -> ReportMetadata:
-        """Read name, metrics and optimum from a benchmark (``test_optimum`` if it has one).
+    def from_benchmark(cls, benchmark: Any, budget: int | None, target: float | None = None,
+                       time_budget: float | None = None) -> ReportMetadata:
+        """Read name, metrics, optimum and cost metric from a benchmark (``test_optimum``, ``cost_metric``).
 
         The reward counts as the reported figure when the metric names match or, for a
         table, when its validation and test columns hold identical numbers.
@@ -82,11 +88,28 @@ class ReportMetadata:
             benchmark=benchmark.name,
             reward_metric=benchmark.reward_metric,
             report_metric=benchmark.report_metric,
-            budget=int(budget),
+            budget=None if budget is None else int(budget),
             optimum=None if optimum is None else float(optimum),
             target=None if target is None else float(target),
             reward_is_report_metric=same,
+            time_budget=None if time_budget is None else float(time_budget),
+            cost_metric=getattr(benchmark, "cost_metric", None),
         )
+
+    @property
+    def budget_text(self) -> str:
+        """The budget of each run in words, including the rule for the query that crosses a time budget."""
+        return describe_budget(self.budget, self.time_budget)
+
+
+def describe_budget(budget: int | None, time_budget: float | None) -> str:
+    """A run's budget in words (``ReportMetadata.budget_text``; also in summary.json as ``budget_rule``)."""
+    if time_budget is None:
+        return f"{budget} queries per run"
+    rule = (f"{time_budget:g} s of simulated training time per run (the sum of the queries' costs; a query "
+            "whose cost would take the total past it is not counted and ends the run, as in NAS-Bench-201's "
+            "own searches)")
+    return rule if budget is None else f"{rule}, and at most {budget} queries (whichever comes first)"
 
 
 # -- summary ------------------------------------------------------------------------------
@@ -112,8 +135,8 @@ def group_runs(records: Iterable[RunRecord]) -> dict[str, list[RunRecord]]:
 
 
 def is_complete(record: RunRecord) -> bool:
-    """Whether a run spent its whole budget (interrupted runs are left out of statistics)."""
-    return len(record.rows) >= record.budget > 0
+    """Whether a run spent its whole budget (interrupted runs are left out of statistics; ``RunRecord.complete``)."""
+    return record.complete
 
 
 def build_summary(
@@ -124,11 +147,14 @@ def build_summary(
     confidence: float = stats.DEFAULT_CONFIDENCE,
     seed: int = 0,
     interrupted: bool = False,
+    specs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The content of summary.json: metadata, per-method statistics and pairwise tests.
 
     Statistics use the complete runs only; the seeds of incomplete runs are listed.
     ``interrupted`` records that the comparison was stopped before every run was done.
+    ``specs`` maps a method's shown name to the name it was run by (``module:Class``,
+    ``file.py:Class``), recorded per method as ``spec`` (default: the shown name).
     """
     groups = group_runs(records)
     optimum = metadata.optimum
@@ -152,6 +178,8 @@ def build_summary(
             "final_incumbent_test": final,
             "final_incumbent_val": [r.final.incumbent_val for r in complete],
             "final_incumbent_arch": [r.final.incumbent_arch for r in complete],
+            "queries": [len(r.rows) for r in complete],
+            "total_cost_seconds": [r.final.cumulative_cost_seconds for r in complete],
             "mean": mean,
             "std": float(values.std(ddof=1)) if n >= 2 else math.nan,
             "ci_low": low,
@@ -161,6 +189,7 @@ def build_summary(
             "queries_to_target": target,
             "incomplete_seeds": [r.seed for r in runs if not is_complete(r)],
             "hyperparameters": dict(runs[0].hyperparameters) if runs else {},
+            "spec": (specs or {}).get(method, method),
         }
         if n:
             finals[method] = final
@@ -171,6 +200,9 @@ def build_summary(
         "reward_is_report_metric": bool(metadata.reward_is_report_metric),
         "optimum": metadata.optimum,
         "budget": metadata.budget,
+        "time_budget_seconds": metadata.time_budget,
+        "budget_rule": metadata.budget_text,
+        "cost_metric": metadata.cost_metric,
         "target": metadata.target,
         "interrupted": bool(interrupted),
         "reported_figure": "test figure of the validation-chosen incumbent after the last query",
@@ -201,22 +233,28 @@ def write_summary_json(summary: Mapping[str, Any], path: str | Path) -> Path:
 
 
 # -- trajectories.csv -------------------------------------------------------------------------
-def _write_rows(handle: Any, records: Iterable[RunRecord], header: bool) -> None:
+def _write_rows(handle: Any, records: Iterable[RunRecord], header: bool,
+                rename: Mapping[str, str] | None = None) -> None:
     writer = csv.writer(handle)
     if header:
-        writer.writerow(TRAJECTORY_COLUMNS)
+        writer.writerow([(rename or {}).get(name, name) for name in TRAJECTORY_COLUMNS])
     for record in records:
         for row in record.rows:
             writer.writerow([getattr(row, name) for name in TRAJECTORY_COLUMNS])
 
 
-def write_trajectories_csv(records: Iterable[RunRecord], path: str | Path) -> Path:
-    """Write every trajectory row of every run (columns: ``TRAJECTORY_COLUMNS``), replacing the file."""
+def write_trajectories_csv(records: Iterable[RunRecord], path: str | Path,
+                           rename: Mapping[str, str] | None = None) -> Path:
+    """Write every trajectory row of every run (columns: ``TRAJECTORY_COLUMNS``), replacing the file.
+
+    ``rename`` gives some columns a header that says what they hold in this file (e.g. a
+    supernet search's ``val_accuracy`` is the supernet score).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        _write_rows(handle, records, header=True)
+        _write_rows(handle, records, header=True, rename=rename)
     os.replace(tmp, path)
     return path
 
@@ -239,13 +277,16 @@ class TrajectoryWriter:
     """trajectories.csv written one finished run at a time, so an interrupted comparison keeps them.
 
     Creating a writer replaces any file left at ``path`` by an earlier comparison with just
-    the header; each ``append`` adds one run's rows and closes the file again.
+    the header, unless ``keep_existing`` (a resumed comparison); each ``append`` adds one
+    run's rows and closes the file again.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, keep_existing: bool = False) -> None:
         self.path = Path(path)
         self.runs = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if keep_existing and self.path.exists() and self.path.stat().st_size > 0:
+            return  # a resumed comparison: its finished runs stay, new ones are appended
         with open(self.path, "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerow(TRAJECTORY_COLUMNS)
 
@@ -285,7 +326,7 @@ def read_trajectories_csv(
             values: dict[str, Any] = {}
             for name in TRAJECTORY_COLUMNS:
                 kind = numeric[name]
-                text = raw[name]
+                text = raw[name] if name != "cumulative_cost_seconds" else raw.get(name) or "nan"  # older files
                 values[name] = (
                     int(text) if kind in ("int", int) else float(text) if kind in ("float", float) else text
                 )
@@ -359,11 +400,19 @@ def _method_header(summary: Mapping[str, Any]) -> list[str]:
     return ["method", "runs", "mean", "std", ci, "median", "mean regret", to_target, "reached"]
 
 
+def _short_budget(summary: Mapping[str, Any]) -> str:
+    seconds = summary.get("time_budget_seconds")
+    if seconds is None:
+        return f"{summary['budget']} queries"
+    cap = "" if summary.get("budget") is None else f", at most {summary['budget']} queries"
+    return f"{seconds:g} s of simulated training time{cap}"
+
+
 def format_table(summary: Mapping[str, Any]) -> str:
     """A plain-text table of the methods' final incumbent test figures, for the terminal."""
     out = [
         f"{summary['benchmark']}: final incumbent test figure over seeds "
-        f"(budget {summary['budget']} queries)",
+        f"(budget {_short_budget(summary)})",
         *_plain_table(_method_header(summary), _method_rows(summary)),
     ]
     if summary.get("reward_is_report_metric"):
@@ -427,7 +476,8 @@ def render_report_md(summary: Mapping[str, Any], plots: Mapping[str, str] | None
         return "\n".join([*lines, "", *_oneshot_md(summary["oneshot"])]).rstrip() + "\n"
     optimum = summary.get("optimum")
     lines += [
-        f"- **Budget:** {summary['budget']} queries per run",
+        f"- **Budget:** {summary.get('budget_rule') or describe_budget(summary['budget'], None)}",
+        *([f"- **Cost of a query:** {summary['cost_metric']}"] if summary.get("cost_metric") else []),
         f"- **Table optimum** (reference for regret): {_num(optimum, d)}",
         f"- **Target** for queries-to-target: {'-' if summary.get('target') is None else summary['target']}",
         "",
@@ -442,6 +492,10 @@ def render_report_md(summary: Mapping[str, Any], plots: Mapping[str, str] | None
         "",
         *_md_table(_method_header(summary), _method_rows(summary)),
     ]
+    given = {name: m["spec"] for name, m in summary["methods"].items() if m.get("spec", name) != name}
+    if given:
+        lines += ["", "Methods shown by their class's name were run as: "
+                  + "; ".join(f"{name} = `{spec}`" for name, spec in given.items()) + "."]
     incomplete = {
         name: m["incomplete_seeds"] for name, m in summary["methods"].items() if m["incomplete_seeds"]
     }
@@ -614,12 +668,14 @@ def write_report(
     seed: int = 0,
     interrupted: bool = False,
     oneshot: Mapping[str, Any] | None = None,
+    specs: Mapping[str, str] | None = None,
 ) -> ReportFiles:
     """Write trajectories.csv, summary.json, the plots and report.md into ``out_dir``, in that order.
 
     Pass ``write_trajectories=False`` when trajectories.csv was appended run by run already
-    (``TrajectoryWriter``), ``interrupted=True`` when the comparison was stopped early, and
-    ``oneshot`` (``summarise_oneshot``) to add the one-shot methods' section.
+    (``TrajectoryWriter``), ``interrupted=True`` when the comparison was stopped early,
+    ``oneshot`` (``summarise_oneshot``) to add the one-shot methods' section, and ``specs``
+    (shown name -> the name a method was run by; ``build_summary``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -627,7 +683,7 @@ def write_report(
         write_trajectories_csv(records, out_dir / TRAJECTORIES_FILE) if write_trajectories else None
     )
     summary = build_summary(
-        records, metadata, n_boot=n_boot, confidence=confidence, seed=seed, interrupted=interrupted
+        records, metadata, n_boot=n_boot, confidence=confidence, seed=seed, interrupted=interrupted, specs=specs
     )
     if oneshot is not None:
         summary["oneshot"] = jsonable(oneshot)

@@ -170,6 +170,8 @@ class BaseTracker:
     """What the harness calls; every method is a no-op here. Usable as a context manager."""
 
     enabled: bool = False
+    #: The store runs go to (None when nothing is tracked).
+    uri: str | None = None
 
     def start_parent(self, name: str, params: Mapping[str, Any] | None = None) -> None:
         """Open the run that groups a comparison's runs."""
@@ -182,6 +184,14 @@ class BaseTracker:
 
     def resume_parent(self, run_id: str) -> None:
         """Reopen an earlier parent run (a resumed training run logs into the same run)."""
+
+    def parent_exists(self, run_id: str) -> bool:
+        """Whether ``run_id`` is a run of this tracker's experiment in its store (so it can be resumed)."""
+        return False
+
+    def logged_children(self) -> set[tuple[str, int]]:
+        """(method, seed) of every child run already logged under the current parent."""
+        return set()
 
     def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
         """Attach files or folders (report, plots) to the parent."""
@@ -359,7 +369,7 @@ class Tracker(BaseTracker):
             csv_path = write_trajectories_csv([record], folder / TRAJECTORY_ARTIFACT)
             self._client.log_artifact(run_id, str(csv_path))
             shutil.rmtree(folder, ignore_errors=True)
-            complete = len(record.rows) >= record.budget
+            complete = record.complete
             self._client.set_terminated(run_id, "FINISHED" if complete else "KILLED")
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
@@ -378,6 +388,33 @@ class Tracker(BaseTracker):
         with self._guard():
             self._client.update_run(run_id, status="RUNNING")
             self._parent_id = run_id
+
+    def parent_exists(self, run_id: str) -> bool:
+        if not self._ensure_client():
+            return False
+        try:
+            run = self._client.get_run(run_id)
+        except Exception:  # not in this store: a new parent is started instead
+            return False
+        return run.info.experiment_id == self._experiment_id and run.info.lifecycle_stage == "active"
+
+    def logged_children(self) -> set[tuple[str, int]]:
+        if not self._ensure_client() or self._parent_id is None:
+            return set()
+        found: set[tuple[str, int]] = set()
+        with self._guard():
+            token = None
+            while True:
+                page = self._client.search_runs([self._experiment_id], max_results=1000, page_token=token,
+                                                filter_string=f"tags.mlflow.parentRunId = '{self._parent_id}'")
+                for run in page:
+                    params = run.data.params
+                    if "method" in params and "seed" in params:
+                        found.add((params["method"], int(params["seed"])))
+                token = page.token
+                if not token:
+                    break
+        return found
 
     def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
         if not self._ensure_client() or self._parent_id is None:

@@ -22,8 +22,9 @@ class Result:
 
     ``val_accuracy`` is the search signal (the only figure a searcher is given);
     ``test_accuracy`` is for reports only. ``cost_seconds`` is the training time the
-    benchmark charges for the query (0 when it has none). ``extras`` holds any further
-    metrics the benchmark offers (never shown to searchers).
+    benchmark charges for the query (0 when it has none, NaN when it is unknown for this
+    architecture). ``extras`` holds any further metrics the benchmark offers (never shown
+    to searchers).
     """
 
     val_accuracy: float
@@ -39,6 +40,13 @@ class Benchmark(Protocol):
     ``reward_metric`` names what fills ``val_accuracy`` (what searchers optimise) and
     ``report_metric`` what fills ``test_accuracy`` (what reports show); every report
     prints both.
+
+    A benchmark whose answers are random (e.g. one trained seed of an architecture drawn
+    per query, as NAS-Bench-201's own searches do) may also have ``for_run(seed) ->
+    Benchmark``: the benchmark one run with that seed queries, drawing from a generator
+    seeded by it, so a run's draws depend on its seed only (never on the worker or the
+    order of runs). ``run_search`` calls it through ``benchmark_for_run`` before the first
+    query; a benchmark without it is used as it is.
     """
 
     name: str
@@ -46,6 +54,12 @@ class Benchmark(Protocol):
     report_metric: str
 
     def query(self, arch: Architecture) -> Result: ...
+
+
+def benchmark_for_run(benchmark: Benchmark, seed: int) -> Benchmark:
+    """The benchmark a run with ``seed`` queries: ``benchmark.for_run(seed)`` when it has one, else itself."""
+    for_run = getattr(benchmark, "for_run", None)
+    return benchmark if for_run is None else for_run(int(seed))
 
 
 class TabularBenchmark:

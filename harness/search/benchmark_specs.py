@@ -10,6 +10,11 @@ exactly as a plug-in's, so this module never imports them:
     nats:PATH                 NATS-Bench topology, e.g. NATS-tss-v1_0-3ffb9-simple (needs nats_bench)
     surrogate:MODEL:N[:SEED]  a learned surrogate fitted on N architectures of the embedded table
 
+nb201:PATH and nats:PATH take options after the path, ``:dataset=...:reward_epochs=12|200:
+report_epochs=12|200:seeds=mean|random`` (``surrogates.official.parse_official_spec``). Specs
+are strings so worker processes resolve the same benchmark; a benchmark with ``for_run``
+(seeds=random) is bound to each run's seed by ``run_search``.
+
 The default benchmark is also the reference table: the stand-alone accuracies that one-shot
 runs on its dataset are ranked against and reported by (``reference_table``).
 """
@@ -20,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harness.errors import UnknownNameError
+from harness.errors import UnknownNameError, UserError
 from harness.registry import Registry
 from harness.search.benchmark import Benchmark, TabularBenchmark
 
@@ -51,9 +56,11 @@ def describe_specs() -> str:
 @lru_cache(maxsize=8)
 def resolve_benchmark(spec: str) -> Benchmark:
     """The benchmark a spec names; raises a UserError naming the accepted specs."""
-    kind, _, argument = spec.partition(":")
+    kind, colon, argument = spec.partition(":")
     if kind not in KINDS.names():
         raise UnknownNameError(f"unknown benchmark {spec!r}; accepted: {describe_specs()}")
+    if colon and not argument:
+        raise UserError(f"benchmark {spec!r} has nothing after the ':'; accepted: {describe_specs()}")
     return KINDS.resolve(kind).load(argument)
 
 

@@ -8,12 +8,14 @@ accuracy of an architecture, never its test accuracy. All randomness comes from
 from __future__ import annotations
 
 import copy
+import inspect
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import UnknownNameError
+from harness.errors import UnknownNameError, UserError
 from harness.registry import Registry
 from harness.search.benchmark import Result
 from harness.space import Architecture
@@ -129,6 +131,51 @@ def get_searcher(name: str) -> type[Searcher]:
     if not (isinstance(cls, type) and issubclass(cls, Searcher)):
         raise UnknownNameError(f"{name!r} is not a Searcher subclass")
     return cls
+
+
+def takes_budget(cls: type) -> bool:
+    """Whether ``cls.__init__`` names a ``budget`` parameter: the harness then passes the run's query budget."""
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a class whose signature cannot be read
+        return False
+    budget = parameters.get("budget")
+    return budget is not None and budget.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                  inspect.Parameter.KEYWORD_ONLY)
+
+
+def make_searcher(name: str, seed: int, hyperparameters: Mapping[str, Any] | None = None,
+                  budget: int | None = None) -> Searcher:
+    """Build the searcher ``name`` for a run: ``cls(seed=seed, **hyperparameters)``.
+
+    A class whose ``__init__`` takes a ``budget`` parameter is also passed ``budget``, the run's
+    number of queries (when given); setting it as a hyper-parameter as well is refused. A
+    constructor that refuses its arguments (TypeError or ValueError) is a UserError.
+    """
+    cls = get_searcher(name)
+    kwargs = dict(hyperparameters or {})
+    if budget is not None and takes_budget(cls):
+        if "budget" in kwargs:
+            raise UserError(f"{name}: budget={kwargs['budget']!r} given as a hyper-parameter, but the harness "
+                            f"passes {name} the run's query budget ({budget}); set it with --budget instead")
+        kwargs["budget"] = budget
+    try:
+        return cls(seed=seed, **kwargs)
+    except (TypeError, ValueError) as exc:
+        given = ", ".join(f"{key}={value!r}" for key, value in {"seed": seed, **kwargs}.items())
+        raise UserError(f"{name}({given}) refused: {type(exc).__name__}: {exc}") from None
+
+
+def method_label(name: str) -> str:
+    """How a method is shown in reports and logs.
+
+    A registered or declared name is shown as itself; ``module:Class`` or ``file.py:Class`` by
+    the class's own ``name`` attribute when the class sets one, else by the name as given.
+    """
+    if ":" not in name or name in SEARCHERS.names():
+        return name
+    own = vars(get_searcher(name)).get("name")
+    return own if isinstance(own, str) and own.strip() and own != Searcher.name else name
 
 
 def is_tabular(name: str) -> bool:

@@ -47,7 +47,7 @@ class Architecture:
 
     @classmethod
     def from_index(cls, index: int) -> Architecture:
-        """The architecture numbered ``index`` (0..15624) in base-5 order, first edge most significant."""
+        """The architecture whose ``index`` (this project's base-5 index, not NB201's official one) is ``index``."""
         if not 0 <= int(index) < NUM_ARCHITECTURES:
             raise ArchitectureError(
                 f"architecture index must be in 0..{NUM_ARCHITECTURES - 1}, got {index}"
@@ -56,6 +56,15 @@ class Architecture:
 
     @property
     def index(self) -> int:
+        """This project's index of the cell, 0..15624: its ops (into ``OPS``) as base-5 digits in ``EDGES``
+        order, first edge most significant.
+
+        It is **not** NB201's official index (the cell's position in an official file's
+        ``meta_archs``, ``api.query_index_by_arch``). NB201 enumerated the cells in this same
+        base-5 order and then shuffled them (``random.seed(88); random.shuffle``), so the two agree
+        on 1 of the 15,625 cells (6341); ``tests/harness/space/test_cells.py`` rebuilds the shuffle.
+        Run folders of ``standalone`` are named by this index.
+        """
         value = 0
         for o in self.ops:
             value = value * NUM_OPS + o

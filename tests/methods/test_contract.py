@@ -202,3 +202,56 @@ def test_check_searcher_refuses_non_searchers() -> None:
 def test_checks_report_constructor_misuse() -> None:
     with pytest.raises(AssertionError, match="keyword arguments"):
         check_asks_are_architectures(SEARCHERS["random_search"], population_size=3)
+
+
+# -- check_searcher reports every broken rule at once ------------------------------------------------
+
+
+class BrokenPlugin(_Uniform):
+    """Two faults a plug-in author makes: it draws from the global numpy generator, and its
+    _load_state_dict reads a key its _state_dict never saved."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.memory: list[float] = []
+
+    def _ask(self) -> Architecture:
+        return Architecture.from_index(int(np.random.randint(NUM_ARCHITECTURES)))  # the fault: global state
+
+    def _tell(self, arch: Architecture, reward: float) -> None:
+        self.memory.append(reward)
+
+    def _state_dict(self) -> dict:
+        return {"count": len(self.memory)}
+
+    def _load_state_dict(self, state: dict) -> None:
+        self.memory = list(state["memory"])
+
+
+def test_check_searcher_reports_every_failure_with_its_likely_cause() -> None:
+    from harness.testing import HINTS, ContractError
+
+    with pytest.raises(ContractError) as info:
+        check_searcher(BrokenPlugin)
+    report, message = info.value.report, str(info.value)
+    assert isinstance(info.value, AssertionError)
+    assert len(report.results) == len(CHECKS)  # every check ran, none stopped the others
+    failed = {result.check: result for result in report.failures}
+    assert {"check_same_seed_same_trajectory", "check_state_dict_round_trip"} <= set(failed)
+    assert "check_hyperparameters" not in failed and "check_rejects_unasked_tell" not in failed
+    state = failed["check_state_dict_round_trip"]
+    assert "KeyError('memory')" in state.message and "saved ['count']" in state.message
+    assert "test_contract.py" in state.message and "_load_state_dict" in state.message  # where it was raised
+    assert "must copy what it loads" in state.hint and "non-JSON" in state.hint
+    assert "never global random / np.random" in failed["check_same_seed_same_trajectory"].hint
+    assert message.startswith(f"BrokenPlugin failed {len(failed)} of {len(CHECKS)} contract checks:")
+    for name, result in failed.items():
+        assert f"- {name} " in message and f"likely cause: {result.hint}" in message
+    assert set(HINTS) == {check.__name__ for check in CHECKS}
+
+
+def test_check_searcher_returns_its_report_when_all_pass() -> None:
+    report = check_searcher(SEARCHERS["random_search"])
+    assert report.passed and [r.check for r in report.results] == [c.__name__ for c in CHECKS]
+    assert all(r.seconds >= 0 for r in report.results)
+    assert str(report).startswith("RandomSearch passed all 12 contract checks")

@@ -117,18 +117,36 @@ def test_unwritable_store_still_writes_results(tmp_path):
         assert "warning" in result.stderr.lower()
 
 
+BLOCKING_SEARCHER = """
+import threading
+
+from harness import Searcher
+
+
+class Blocking(Searcher):
+    \"\"\"Never answers: a run that cannot finish before the test interrupts the comparison.\"\"\"
+
+    def _ask(self):
+        threading.Event().wait()
+"""
+
+
 def test_ctrl_c_keeps_finished_runs(tmp_path):
+    """The two reinforce_lstm runs finish; the two runs of a searcher that never answers are still
+    going when Ctrl-C arrives, so the interruption cannot come too late, however fast the machine."""
+    (tmp_path / "blocking.py").write_text(BLOCKING_SEARCHER)
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "compare", "--methods", "reinforce_lstm", "--seeds", "200",
-         "--budget", "150", "--workers", "2", "--no-mlflow", "--no-progress", "--out", str(out)],
+        [sys.executable, "-m", "harness.cli", "compare", "--methods", "reinforce_lstm", "blocking:Blocking",
+         "--seeds", "2", "--budget", "150", "--workers", "2", "--no-mlflow", "--no-progress", "--out", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     csv_path = out / "trajectories.csv"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if csv_path.is_file() and csv_path.read_text().count("\n") > 2 * 150:
-            break
+    deadline = time.time() + 300  # waits for the two runs to be written, not for a moment to strike
+    while not (csv_path.is_file() and csv_path.read_text().count("\n") == 1 + 2 * 150):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.time() < deadline, "the two reinforce_lstm runs were not written"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     _, stderr = proc.communicate(timeout=60)
@@ -140,6 +158,7 @@ def test_ctrl_c_keeps_finished_runs(tmp_path):
     assert 2 <= len(finished) < 200
     lines = csv_path.read_text().strip().splitlines()
     assert len(lines) - 1 == 150 * len(finished)
+    assert "blocking:Blocking" not in summary["methods"] or not summary["methods"]["blocking:Blocking"]["n_runs"]
 
 
 PLUGIN_EXAMPLE = "examples/hill_climber.py"

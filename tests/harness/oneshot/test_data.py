@@ -7,7 +7,9 @@ import io
 import json
 import os
 import pickle
+import signal
 import struct
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -19,6 +21,7 @@ from PIL import Image
 
 import harness.oneshot.data as data
 from harness.errors import DataFileError, UnknownNameError, UserError
+from harness.interrupts import interruptible
 from harness.oneshot.data import (
     CIFAR10_CLASSES,
     CacheWarning,
@@ -31,6 +34,7 @@ from harness.oneshot.data import (
     read_idx,
 )
 
+ROOT = Path(__file__).resolve().parents[3]
 PER_CLASS_TRAIN, PER_CLASS_TEST = 4, 2
 
 
@@ -386,3 +390,98 @@ def test_data_dir_from_the_environment(tmp_path, monkeypatch, folder):
     assert load_dataset("cifar10", None, tmp_path / "cache").source == f"image-folder:{folder}"
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "root"))
     assert len(load_dataset("fashion-mnist", None, tmp_path / "cache").test_y) == 10
+
+
+# -- the decoding pool and stop signals ------------------------------------------------------
+
+
+def test_decoding_workers_ignore_the_parents_stop_handlers(tmp_path, monkeypatch, images, capfd):
+    """Workers forked under ``interruptible`` (whose handlers raise KeyboardInterrupt) start with
+    SIGINT ignored, SIGTERM the default and neither blocked, so closing the pool prints nothing."""
+    parent, decode = os.getpid(), data._decode_images
+
+    def decode_and_record(blobs, names, out=None):
+        if os.getpid() != parent:
+            handlers = {sig.name: getattr(signal.getsignal(sig), "name", "a Python function")
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            blocked = sorted(s.name for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+            (tmp_path / f"{os.getpid()}.json").write_text(json.dumps({**handlers, "blocked": blocked}))
+        return decode(blobs, names, out)
+
+    monkeypatch.setattr(data, "_PARALLEL_MIN_IMAGES", 0)
+    monkeypatch.setattr(data, "_decode_images", decode_and_record)
+    blobs = encoded(images["train_x"], "PNG")
+    names = [f"img{i}.png" for i in range(len(blobs))]
+    with interruptible():
+        decoded = data.decode_images(blobs, names, workers=2)
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)  # the parent's, kept
+    assert np.array_equal(decoded, images["train_x"].transpose(0, 3, 1, 2))
+    records = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
+    assert records, "no worker decoded anything"
+    for record in records:
+        assert record["SIGINT"] == "SIG_IGN" and record["SIGTERM"] == "SIG_DFL"
+        assert "SIGINT" not in record["blocked"] and "SIGTERM" not in record["blocked"]
+    assert not {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # mask restored
+    assert "Traceback" not in capfd.readouterr().err
+
+
+#: Decoding a small ImageFolder with the process pool, as CIFAR-10's 60,000 images are. ``load``:
+#: load it under ``interruptible`` (as every data command runs); ``block CLI-ARGS``: run the
+#: command, each worker printing "decoding" and then waiting until the parent's pool ends it.
+DECODING = """
+import os, sys, threading
+import harness.oneshot.data as data
+from harness.cli import main
+from harness.interrupts import interruptible
+
+data._PARALLEL_MIN_IMAGES = 0
+data._idle_cores = lambda limit=2: 2
+if sys.argv[1] == "load":
+    with interruptible():
+        print(data.load_dataset("cifar10", sys.argv[2], sys.argv[3]))
+    sys.exit(0)
+parent, decode = os.getpid(), data._decode_images
+
+def decode_or_block(blobs, names, out=None):
+    if os.getpid() != parent:
+        os.write(1, b"decoding\\n")
+        threading.Event().wait()
+    return decode(blobs, names, out)
+
+data._decode_images = decode_or_block
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_decoding_with_the_pool_prints_no_traceback(tmp_path, folder):
+    done = subprocess.run([sys.executable, "-c", DECODING, "load", str(folder), str(tmp_path / "cache")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Dataset('cifar10', train=20, valid=20, test=20")
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert len(list((tmp_path / "cache").glob("cifar10-*.npz"))) == 1
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the command", "SIGINT to its process group (Ctrl-C)"])
+def test_a_signal_while_workers_decode_is_one_line_exit_130_and_no_cache(tmp_path, folder, how):
+    train = ["train", "--method", "spos", "--dataset", "cifar10", "--data-dir", str(folder), "--cache-dir",
+             str(tmp_path / "cache"), "--epochs", "1", "--out", str(tmp_path / "run"), "--no-mlflow", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-c", DECODING, "block", *train],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline() == "decoding\n"  # a worker is decoding (and will until it is ended)
+        if how.startswith("SIGTERM"):
+            os.kill(proc.pid, signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines() == [f"nas-harness: interrupted: stopped by {how.split()[0]}; continue with the same "
+                                   "command and --resume (from the last checkpoint, if any)"], stderr
+    left = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert all(name.endswith(".lock") for name in left), left  # no cache file, whole or partial

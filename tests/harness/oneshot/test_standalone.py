@@ -58,7 +58,9 @@ def test_training_returns_accuracies_and_leaves_a_loadable_checkpoint(digits, tm
     assert (saved["method"], saved["arch"], saved["epoch"]) == ("standalone", ARCH, 2)
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in history] == [1, 2] and "valid_accuracy" in history[0]
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["test_accuracy"] == result["test_accuracy"]
+    written = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert written["test_accuracy"] == result["test_accuracy"]
+    assert written["harness_index"] == Architecture.from_string(ARCH).index  # the index run folders are named by
 
 
 def test_same_seed_same_weights_other_seed_other(digits, tmp_path):

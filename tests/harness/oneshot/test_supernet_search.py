@@ -203,3 +203,33 @@ def test_rank_against_stand_alone_results_ranks_the_architectures_they_cover(gre
     assert {row["arch"]: float(row["ground_truth"]) for row in rows} == pytest.approx(results)
     meta = strict_json((out / "ranking.json").read_text())
     assert meta.get("meta", meta)["architectures_selected"] == "covered"
+
+
+BUDGETED = '''
+from harness import Searcher, sample_architecture
+
+
+class Budgeted(Searcher):
+    name = "budgeted"
+
+    def __init__(self, seed=0, budget=4):
+        super().__init__(seed)
+        self.budget = budget
+
+    def _ask(self):
+        if len(self.history) + len(self._pending) >= self.budget:
+            raise RuntimeError("asked past the budget the harness passed")
+        return sample_architecture(self.rng)
+'''
+
+
+@pytest.mark.parametrize(("given", "expected"), [([], 4), (["--budget", "3"], 3)])
+def test_a_plugin_file_searching_a_supernet_is_given_the_budget(greedy_run, tmp_path, given, expected):
+    """Without --budget the class's own default (4) is the search's; with it, the class is built with it."""
+    (tmp_path / "budgeted.py").write_text(BUDGETED)
+    out = tmp_path / "out"
+    assert main(["search", "--checkpoint", str(greedy_run), "--dataset", "digits", "--searcher",
+                 f"{tmp_path}/budgeted.py:Budgeted", *given, "--calibration-images", "64", "--eval-images", "128",
+                 "--threads", "1", "--out", str(out)]) == 0
+    written = strict_json((out / "search.json").read_text())
+    assert written["method"] == "budgeted" and written["budget"] == expected

@@ -244,7 +244,7 @@ def test_plots_are_fast_for_a_large_comparison(tmp_path):
         curves = np.maximum.accumulate(rng.uniform(85, 94, size=(200, 150)), axis=1)
         for seed, curve in enumerate(curves):
             rows = [
-                TrajectoryRow(f"m{m}", seed, q + 1, "", v, v, 0.0, "", v, v, 0.0)
+                TrajectoryRow(f"m{m}", seed, q + 1, "", v, v, 0.0, 0.0, "", v, v, 0.0)
                 for q, v in enumerate(curve.tolist())
             ]
             records.append(RunRecord(f"m{m}", seed, "toy", 150, {}, rows))
@@ -255,3 +255,13 @@ def test_plots_are_fast_for_a_large_comparison(tmp_path):
     elapsed = time.perf_counter() - start
     assert set(paths) == {"incumbent", "regret"}
     assert elapsed < 6.0, f"plotting took {elapsed:.1f} s"
+
+
+def test_a_method_shown_by_its_class_name_keeps_the_name_it_was_run_by(tmp_path, records, metadata):
+    spec = "../plugins/prefix.py:PrefixSearcher"
+    files = write_report(records, metadata, tmp_path, n_boot=100, make_plots=False, specs={"prefix": spec})
+    assert files.summary["methods"]["prefix"]["spec"] == spec
+    assert files.summary["methods"]["uniform"]["spec"] == "uniform"  # not given: the name itself
+    assert f"prefix = `{spec}`" in (tmp_path / "report.md").read_text()
+    plain = build_summary(records, metadata, n_boot=100)
+    assert plain["methods"]["prefix"]["spec"] == "prefix"

@@ -132,3 +132,46 @@ def test_get_searcher_resolves_builtins_and_module_paths() -> None:
         get_searcher("collections:OrderedDict")
     with pytest.raises(UnknownNameError, match="aging_evolution"):
         get_searcher("no_such_method")
+
+
+# -- building a searcher for a run: hyper-parameters, the query budget, the name shown ---------
+
+
+class TakesBudget(Counting):
+    name = "takes_budget"
+
+    def __init__(self, seed: int = 0, budget: int | None = None, scale: float = 1.0) -> None:
+        super().__init__(seed)
+        self.budget, self.scale = budget, scale
+
+
+class NamelessChild(TakesBudget):
+    """Inherits a name from its parent: shown by the name it was given, not the parent's."""
+
+
+def test_a_searcher_that_takes_budget_is_given_the_runs() -> None:
+    from harness.errors import UserError
+    from harness.search.searcher import make_searcher, takes_budget
+
+    spec = f"{__name__}:TakesBudget"
+    assert takes_budget(TakesBudget) and not takes_budget(Counting)
+    built = make_searcher(spec, seed=2, hyperparameters={"scale": 3.0}, budget=40)
+    assert (built.seed, built.budget, built.scale) == (2, 40, 3.0)
+    assert make_searcher(spec, seed=0).budget is None  # no run budget: the class's default
+    assert make_searcher("random_search", seed=0, budget=40).seed == 0  # one that does not take it: not passed
+    with pytest.raises(UserError, match=r"budget=10 given as a hyper-parameter.*query budget \(40\).*--budget"):
+        make_searcher(spec, seed=0, hyperparameters={"budget": 10}, budget=40)
+    with pytest.raises(UserError, match=r"refused: TypeError: .*unexpected keyword argument 'colour'"):
+        make_searcher(spec, seed=0, hyperparameters={"colour": 1}, budget=40)
+    with pytest.raises(UserError, match=r"random_search\(seed=0, replacement='x'\) refused"):
+        make_searcher("random_search", seed=0, hyperparameters={"replacement": "x"})
+
+
+def test_a_method_is_shown_by_its_class_name_attribute_when_it_sets_one() -> None:
+    from harness.search.searcher import method_label
+
+    assert method_label("random_search") == "random_search"
+    assert method_label(f"{__name__}:TakesBudget") == "takes_budget"
+    assert method_label(f"{__name__}:NamelessChild") == f"{__name__}:NamelessChild"
+    assert method_label(f"{__name__}:Counting") == f"{__name__}:Counting"  # the base class's "searcher"
+    assert method_label("methods.random_search:RandomSearch") == "random_search"  # registered under its name

@@ -37,6 +37,37 @@ def test_enumeration_is_complete_and_indexed():
     assert Architecture.from_index(12_345).index == 12_345
 
 
+def nb201_official_order() -> list[str]:
+    """NB201's ``meta_archs`` as its authors made them (AutoDL-Projects, ``generate_meta_info``):
+    ``CellStructure.gen_all`` over NB201's op list, then ``random.seed(88); random.shuffle``."""
+    import random
+
+    space = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]  # get_search_spaces
+    archs: list[list[str]] = [[]]
+    for node in (1, 2, 3):  # gen_all: node by node; within a node, get_combination: first input slowest
+        combinations = [[]]
+        for source in range(node):
+            combinations = [c + [f"{op}~{source}"] for c in combinations for op in space]
+        archs = [a + ["|" + "|".join(c) + "|"] for a in archs for c in combinations]
+    strings = ["+".join(a) for a in archs]
+    random.seed(88)
+    random.shuffle(strings)
+    return strings
+
+
+def test_index_is_not_nb201s_official_index():
+    """What ``Architecture.index``'s docstring says: NB201's official index is the base-5 order shuffled,
+    and the two agree on exactly one cell."""
+    official = nb201_official_order()
+    # The three checks NB201's own script makes of its shuffle (AutoDL-Projects, generate_meta_info).
+    assert official[0] == "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    assert official[9] == "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    assert official[123] == "|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+    agree = [i for i, text in enumerate(official) if parse_architecture(text).index == i]
+    assert agree == [6341]
+    assert official.index(BEST_NB201) != parse_architecture(BEST_NB201).index
+
+
 def test_architecture_is_frozen_hashable_and_picklable():
     arch = parse_architecture(BEST_NB201)
     with pytest.raises(AttributeError):
