@@ -19,3 +19,8 @@ class DataFileError(UserError):
 
 class RunFailed(RuntimeError):
     """A run that could not go on (e.g. its loss diverged); printed as one line, exit code 1."""
+
+
+class SearcherFailed(RunFailed):
+    """A searcher's own code raised in the middle of a run: the message names the method, seed,
+    query and where the error came from (exit code 1; the runs that finished are kept)."""

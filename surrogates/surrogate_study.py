@@ -8,7 +8,7 @@ Spearman rho, R^2 and mean absolute error of the predicted against the table's r
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
+from harness import jsonsafe
+from harness.errors import UserError
 from harness.search.benchmark import TabularBenchmark
 from harness.space import NUM_ARCHITECTURES, ops_matrix
 from surrogates.learned import get_model, sample_training_indices
@@ -46,8 +48,14 @@ def run_surrogate_study(
 ) -> list[dict]:
     """One row per (model, n, seed): the held-out metrics and the seconds fit + predict took.
 
-    ``on_fit(row)`` is called after each fit (a progress bar).
+    ``on_fit(row)`` is called after each fit (a progress bar). A model, size or seed given
+    twice is a UserError (it would count one fit as two seeds' worth of evidence).
     """
+    models, ns, seeds = list(models), [int(n) for n in ns], [int(seed) for seed in seeds]
+    for option, values in (("--models", models), ("--n", ns), ("seeds", seeds)):
+        repeated = sorted({str(value) for value in values if values.count(value) > 1})
+        if repeated:
+            raise UserError(f"{option} gives {', '.join(repeated)} more than once; give each once")
     surrogates = [get_model(name) for name in models]
     ops = ops_matrix()
     rows = []
@@ -77,7 +85,7 @@ def run_surrogate_study(
 
 
 def summarise(rows: Sequence[dict]) -> list[dict]:
-    """Mean and standard deviation (ddof=1; 0 for one seed) over seeds, per model and n.
+    """Mean and sample standard deviation (ddof=1; nan for one seed, which has no spread) over seeds, per model and n.
 
     Rows keep the order in which (n, model) first appears.
     """
@@ -90,21 +98,36 @@ def summarise(rows: Sequence[dict]) -> list[dict]:
         for metric in (*METRICS, "seconds"):
             values = np.array([row[metric] for row in group], dtype=float)
             entry[f"{metric}_mean"] = float(values.mean())
-            entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
         summary.append(entry)
     return sorted(summary, key=lambda e: e["n"])
 
 
+def _spread(mean: float, std: float | None) -> str:
+    return f"{mean:.3f} ± {'n/a' if std is None or not math.isfinite(std) else f'{std:.3f}'}"
+
+
 def format_table(summary: Sequence[dict]) -> str:
-    """A markdown table: one line per (n, model), mean ± std of each metric."""
-    header = "| n | model | encoding | Kendall tau | Spearman | R^2 | MAE | fit+predict s |"
-    lines = [header, "|---:|---|---|---:|---:|---:|---:|---:|"]
+    """A markdown table: one line per (n, model), mean ± sample std over its seeds of each metric
+    (``spread_note`` says so in words); n/a for a single seed."""
+    header = "| n | model | encoding | seeds | Kendall tau | Spearman | R^2 | MAE | fit+predict s |"
+    lines = [header, "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for e in summary:
-        cells = [f"{e[f'{m}_mean']:.3f} ± {e[f'{m}_std']:.3f}" for m in METRICS]
-        lines.append(
-            f"| {e['n']} | {e['model']} | {e['encoding']} | {' | '.join(cells)} | {e['seconds_mean']:.2f} |"
-        )
+        cells = [_spread(e[f"{m}_mean"], e[f"{m}_std"]) for m in METRICS]
+        lines.append(f"| {e['n']} | {e['model']} | {e['encoding']} | {e['seeds']} | {' | '.join(cells)} | "
+                     f"{e['seconds_mean']:.2f} |")
     return "\n".join(lines)
+
+
+def spread_note(summary: Sequence[dict]) -> str:
+    """What ``format_table``'s ± means, over how many seeds, and why a single seed shows n/a."""
+    counts = sorted({e["seeds"] for e in summary})
+    seeds = " or ".join(map(str, counts))
+    note = (f"Each cell: mean ± sample standard deviation (ddof=1) over {seeds} seed{'s' if counts != [1] else ''} "
+            f"(training samples), fit+predict s: mean.")
+    if 1 in counts:
+        note += " With one seed the standard deviation is n/a: one value has no spread (pass --seeds 2 or more)."
+    return note
 
 
 def format_pivot(summary: Sequence[dict], metric: str = "kendall_tau") -> str:
@@ -126,7 +149,7 @@ def write_study(
     """Write ``out/study.json`` (setup, summary, every row) and ``out/study.md`` (both tables)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    document = {"setup": setup or {}, "summary": list(summary), "rows": list(rows)}
-    (out / "study.json").write_text(json.dumps(document, indent=1))
-    markdown = f"{format_pivot(summary)}\n\n{format_table(summary)}"
+    document = {"setup": setup or {}, "spread": spread_note(summary), "summary": list(summary), "rows": list(rows)}
+    (out / "study.json").write_text(jsonsafe.dumps(document, indent=1))  # a single seed's std: null
+    markdown = f"{format_pivot(summary)}\n\n{format_table(summary)}\n\n{spread_note(summary)}"
     (out / "study.md").write_text(f"{preamble}{markdown}\n{notes}")

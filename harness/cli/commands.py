@@ -23,6 +23,7 @@ def compare(args: argparse.Namespace) -> int:
     from harness.experiments.compare import CompareSettings, run_compare
     from harness.experiments.oneshot_compare import OneShotSettings
 
+    _check_cache_dir(args)
     oneshot = OneShotSettings(
         dataset=args.dataset, data_dir=args.data_dir, cache_dir=args.cache_dir, download=args.download,
         seeds=args.oneshot_seeds, epochs=args.oneshot_epochs, steps_per_epoch=args.oneshot_steps_per_epoch,
@@ -38,6 +39,8 @@ def compare(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         benchmark=args.benchmark,
         workers=args.workers,
+        executor=args.executor,
+        ray_address=args.ray_address,
         target=args.target,
         out_dir=args.out,
         tracking_uri=args.tracking_uri,
@@ -112,6 +115,7 @@ def surrogate(args: argparse.Namespace) -> int:
         DEFAULT_MODELS,
         format_table,
         run_surrogate_study,
+        spread_note,
         summarise,
         write_study,
     )
@@ -133,15 +137,18 @@ def surrogate(args: argparse.Namespace) -> int:
         rows = run_surrogate_study(table, **kwargs, on_fit=lambda row: bar.update(1))
     summary = summarise(rows)
     print(format_table(summary))
+    print(spread_note(summary))
     if args.out:
         write_study(rows, summary, args.out)
     return 0
 
 
 def ui(args: argparse.Namespace) -> int:
-    from harness.reporting.tracking import ui_command
+    from harness.reporting.tracking import check_port_free, check_ui_store, ui_command
 
-    command = ui_command(args.tracking_uri, args.port)
+    uri = check_ui_store(args.tracking_uri)  # a store to browse, and a free port, before the server starts
+    check_port_free(args.port)
+    command = ui_command(uri, args.port)
     print(" ".join(command), file=sys.stderr)
     os.execvp(command[0], command)
     return 0  # pragma: no cover
@@ -149,19 +156,46 @@ def ui(args: argparse.Namespace) -> int:
 
 def list_names(args: argparse.Namespace) -> int:
     from harness.search.benchmark_specs import describe_specs
-    from harness.search.searcher import SEARCHERS, is_tabular
+    from harness.search.searcher import (
+        SEARCHERS,
+        describe_hyperparameters,
+        get_searcher,
+        is_tabular,
+        takes_budget,
+    )
 
-    print("methods:")
+    def hyperparameters(name: str) -> str:
+        try:
+            cls = get_searcher(name)
+        except Exception as exc:  # a plug-in that cannot be imported still leaves the others listed
+            return f"cannot be loaded: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        budget = " (and the run's --budget)" if takes_budget(cls) else ""
+        return f"{describe_hyperparameters(cls)}{budget}"
+
+    print("methods, with their hyper-parameters and defaults (set one with --hp KEY=VALUE; compare: --hp "
+          "METHOD:KEY=VALUE):")
     for name in SEARCHERS.names():
-        print(f"  {name} ({'tabular' if is_tabular(name) else 'one-shot'})")
+        tabular = is_tabular(name)
+        # A tabular method's module is light; reading a one-shot method's signature imports it, and torch.
+        shown = hyperparameters(name) if tabular or args.hyperparameters else "see 'nas-harness list --hyperparameters'"
+        print(f"  {name} ({'tabular' if tabular else 'one-shot'})  hyper-parameters: {shown}")
     print(f"benchmarks: {describe_specs()}")
     return 0
 
 
 # -- one-shot commands --------------------------------------------------------------------------
+def _check_cache_dir(args: argparse.Namespace) -> None:
+    """A --cache-dir that cannot be written is refused before any work (the cache would be silently skipped)."""
+    from harness.outputs import check_output_dir
+
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+
+
 def _data(args: argparse.Namespace):
     from harness.oneshot.data import DataSettings
 
+    _check_cache_dir(args)
     return DataSettings(args.dataset, args.data_dir, args.cache_dir, args.download)
 
 
@@ -174,7 +208,8 @@ def _scoring(args: argparse.Namespace, recalibrate: bool):
 
 
 def train(args: argparse.Namespace) -> int:
-    from harness.experiments.supernets import train_supernet
+    from harness.execution.executors import ExecutionSettings
+    from harness.experiments.supernets import train_supernet, train_supernets
     from harness.oneshot.allocator import keep_freed_memory
     from harness.oneshot.training import TrainConfig
 
@@ -186,14 +221,26 @@ def train(args: argparse.Namespace) -> int:
         ema_decay=args.ema_decay, precision=args.precision,
     )
     keep_freed_memory()  # training steps reuse the same large buffers (harness.oneshot.allocator)
-    outcome = train_supernet(args.method, args.out, config, data=_data(args), hyperparameters=dict(args.hp),
-                             resume=args.resume, monitor_every=args.monitor_every, monitor_archs=args.monitor_archs,
-                             tracking_uri=args.tracking_uri, mlflow=not args.no_mlflow,
-                             progress=not args.no_progress)
-    last = outcome.history[-1] if outcome.history else {}
-    print(jsonsafe.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
-                          "train_loss": last.get("train_loss"), "images_per_second": last.get("images_per_second"),
-                          "checkpoint": str(outcome.checkpoint)}))
+
+    def show(outcome) -> None:
+        last = outcome.history[-1] if outcome.history else {}
+        print(jsonsafe.dumps({"run_dir": str(outcome.run_dir), "epochs": outcome.epochs_done,
+                              "train_loss": last.get("train_loss"),
+                              "images_per_second": last.get("images_per_second"),
+                              "checkpoint": str(outcome.checkpoint)}))
+
+    options = {"data": _data(args), "hyperparameters": dict(args.hp), "resume": args.resume,
+               "monitor_every": args.monitor_every, "monitor_archs": args.monitor_archs,
+               "tracking_uri": args.tracking_uri, "mlflow": not args.no_mlflow, "progress": not args.no_progress}
+    if args.seeds is None:
+        if args.workers > 1 or args.executor != "local" or args.ray_address:
+            raise UserError("--workers, --executor and --ray-address train several seeds: give them with --seeds")
+        show(train_supernet(args.method, args.out, config, **options))
+        return 0
+    execution = ExecutionSettings(args.executor, workers=args.workers, address=args.ray_address,
+                                  threads=args.threads or 1)
+    train_supernets(args.method, args.out, args.seeds, config, execution=execution,
+                    on_trained=lambda seed, outcome: show(outcome), **options)
     return 0
 
 
@@ -201,6 +248,7 @@ def rank(args: argparse.Namespace) -> int:
     import torch
 
     from harness.evaluation.ranking import compare_table, format_metrics, metric_notes
+    from harness.execution.executors import ExecutionSettings
     from harness.experiments.supernets import rank_supernets
 
     if args.threads:
@@ -217,11 +265,14 @@ def rank(args: argparse.Namespace) -> int:
             print(note)
         print()
 
+    execution = ExecutionSettings(args.executor, workers=args.workers, address=args.ray_address,
+                                  threads=args.threads or 1)
     outcome = rank_supernets(args.checkpoint, args.out, data=_data(args), archs=args.archs, selection=selection,
                              seed=args.seed, ground_truth=args.ground_truth,
                              scoring=_scoring(args, recalibrate=not args.no_recalibrate),
                              bootstrap=args.bootstrap, weights=args.weights, tracking_uri=args.tracking_uri,
-                             mlflow=not args.no_mlflow, progress=not args.no_progress, on_ranked=show)
+                             mlflow=not args.no_mlflow, progress=not args.no_progress, on_ranked=show,
+                             execution=execution)
     if len(outcome.metrics) > 1:
         print(compare_table(outcome.metrics))
     return 0
@@ -247,6 +298,7 @@ def search(args: argparse.Namespace) -> int:
 
 
 def standalone(args: argparse.Namespace) -> int:
+    from harness.execution.executors import ExecutionSettings
     from harness.experiments.standalone_runs import train_architectures
     from harness.oneshot.allocator import keep_freed_memory
     from harness.oneshot.standalone import StandaloneConfig, read_architectures
@@ -269,8 +321,10 @@ def standalone(args: argparse.Namespace) -> int:
         print(jsonsafe.dumps({key: row[key] for key in ("arch", "valid_accuracy", "test_accuracy", "seconds")}
                              | {"run_dir": str(run_dir)}))
 
+    execution = ExecutionSettings(args.executor, workers=args.workers, address=args.ray_address,
+                                  threads=args.threads or 1)
     train_architectures(archs, args.out, config, data=_data(args), results=args.results, resume=args.resume,
-                        progress=not args.no_progress, on_skipped=skipped, on_result=finished)
+                        progress=not args.no_progress, on_skipped=skipped, on_result=finished, execution=execution)
     return 0
 
 
@@ -292,7 +346,7 @@ def _stoppable(command: Callable[[argparse.Namespace], int], note: str = "") -> 
 _RESUME_NOTE = "; continue with the same command and --resume (from the last checkpoint, if any)"
 #: Command name -> handler.
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "compare": compare,
+    "compare": _stoppable(compare, "; the same command resumes the runs not finished"),
     "query": query,
     "surrogate": surrogate,
     "ui": ui,

@@ -53,6 +53,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string (for this folder, say '.')")
+    return Path(text)
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -69,6 +75,14 @@ def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
     store.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 
 
+def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where the work runs: local processes (default) or Ray (pip install 'nas-harness[ray]')")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="a running Ray cluster to join (default: $RAY_ADDRESS, else a local Ray instance with "
+                             "--workers CPUs, shut down at the end); needs --executor ray")
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -77,9 +91,11 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness import __version__
     from harness.search.benchmark_specs import DEFAULT_BENCHMARK, describe_specs
 
     parser = _Parser(prog="nas-harness", description="Benchmark NAS methods on NAS-Bench-201.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     compare = sub.add_parser("compare", help="run methods x seeds and write a report")
@@ -97,10 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--hp", type=_method_hyperparameter, action="append", default=[], metavar="METHOD:KEY=VALUE",
                          help="a method's hyper-parameter (repeatable; the method as named in --methods), e.g. "
                               "--hp aging_evolution:population_size=20; values are Python literals, else strings")
-    compare.add_argument("--workers", type=_positive_int, default=2, help="processes (default 2)")
+    compare.add_argument("--workers", type=_positive_int, default=2,
+                         help="parallel runs: local processes (at most one per CPU), or Ray workers (default 2)")
+    _add_executor_arguments(compare)
     compare.add_argument("--target", type=_finite_float, default=None,
                          help="accuracy for 'queries to reach target' (default: optimum - 0.5)")
-    compare.add_argument("--out", type=Path, default=Path("results/runs/compare"), help="output folder")
+    compare.add_argument("--out", type=_path, default=Path("results/runs/compare"),
+                         help="output folder; running the same compare on it again resumes it "
+                              "(default results/runs/compare)")
     _add_tracking_arguments(compare)
     compare.add_argument("--restart", action="store_true",
                          help="start over: delete what an earlier compare wrote into --out (default: resume it, "
@@ -129,14 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
                               f"SPOS evolution's own: 1,050; DARTS: 1)")
     oneshot.add_argument("--tau-archs", metavar="N", type=_positive_int, default=d.tau_archs,
                          help=f"Kendall tau over a seeded sample of N architectures (default {d.tau_archs})")
-    oneshot.add_argument("--ground-truth", metavar="FILE", type=Path, default=None,
+    oneshot.add_argument("--ground-truth", metavar="FILE", type=_path, default=None,
                          help="stand-alone results for tau (CSV or JSON from 'nas-harness standalone'); default: "
                               "the embedded CIFAR-10 table (other datasets: no tau without it)")
     oneshot.add_argument("--calibration-images", metavar="N", type=_non_negative_int, default=d.calibration_images,
                          help=f"train images for BN recalibration per architecture (default {d.calibration_images})")
     oneshot.add_argument("--eval-images", metavar="N", type=_positive_int, default=d.eval_images,
                          help=f"valid images each architecture is scored on (default {d.eval_images})")
-    oneshot.add_argument("--supernets", type=Path, nargs="+", default=(), metavar="RUN_DIR",
+    oneshot.add_argument("--supernets", type=_path, nargs="+", default=(), metavar="RUN_DIR",
                          help="trained supernet run folders to search and rank instead of training")
 
     query = sub.add_parser("query", help="look architectures up in a benchmark")
@@ -150,14 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     surrogate.add_argument("--n", nargs="+", type=_positive_int, default=[100, 300, 1000],
                            help="training set sizes (default 100 300 1000)")
     surrogate.add_argument("--seeds", type=_positive_int, default=5, help="seeds per size (default 5)")
-    surrogate.add_argument("--out", type=Path, default=None, help="write study.json and study.md here")
+    surrogate.add_argument("--out", type=_path, default=None, help="write study.json and study.md here")
     surrogate.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the tracking store (127.0.0.1)")
     ui.add_argument("--tracking-uri", default=None, help="MLflow store (default: results/mlflow.db)")
     ui.add_argument("--port", type=_port, default=5000, help="port on 127.0.0.1 (default 5000)")
 
-    sub.add_parser("list", help="list methods and benchmark specs")
+    listing = sub.add_parser("list", help="list methods (with their hyper-parameters) and benchmark specs")
+    listing.add_argument("--hyperparameters", action="store_true",
+                         help="also the one-shot methods' hyper-parameters (reading them imports torch)")
 
     _add_oneshot_parsers(sub)
     return parser
@@ -189,10 +211,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser, from_checkpoint: bool =
                             help="cifar10, fashion-mnist or digits (default: the one the checkpoint was trained on)")
     else:
         parser.add_argument("--dataset", default="cifar10", help="cifar10, fashion-mnist or digits (default cifar10)")
-    parser.add_argument("--data-dir", type=Path, default=None,
+    parser.add_argument("--data-dir", type=_path, default=None,
                         help="CIFAR-10: cifar-10-batches-py pickles, an ImageFolder tree (train/, test/) or its "
                              "tarball; Fashion-MNIST: the four IDX files (default: Debian's location)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="where decoded datasets are cached")
+    parser.add_argument("--cache-dir", type=_path, default=None, help="where decoded datasets are cached")
     parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
 
 
@@ -214,7 +236,7 @@ def _add_oneshot_parsers(sub) -> None:
                                   "run with the same command and --resume.")
     train.add_argument("--method", required=True, help=f"one of: {', '.join(method_names(tabular=False))}")
     _add_data_arguments(train)
-    train.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, history, snapshots)")
+    train.add_argument("--out", type=_path, required=True, help="run folder (checkpoint, history, snapshots)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--epochs", type=positive_int, default=100)
     train.add_argument("--batch-size", type=positive_int, default=64)
@@ -226,7 +248,13 @@ def _add_oneshot_parsers(sub) -> None:
     train.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
     train.add_argument("--no-bn-running-stats", action="store_true",
                        help="cell BatchNorms keep no running statistics (always normalise by the batch)")
-    train.add_argument("--seed", type=non_negative_int, default=0)
+    seeds = train.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=non_negative_int, default=0, help="the run's seed (default 0)")
+    seeds.add_argument("--seeds", type=non_negative_int, nargs="+", default=None, metavar="K",
+                       help="train one supernet per seed into OUT/seed<K>/, several at a time with --workers")
+    train.add_argument("--workers", type=positive_int, default=1,
+                       help="with --seeds: seeds trained at a time, on local processes or Ray workers (default 1)")
+    _add_executor_arguments(train)
     train.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
     train.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap steps per epoch")
     train.add_argument("--snapshot-every", type=non_negative_int, default=0,
@@ -246,7 +274,7 @@ def _add_oneshot_parsers(sub) -> None:
     train.add_argument("--no-progress", action="store_true")
 
     rank = sub.add_parser("rank", help="score architectures with trained supernets; Kendall tau against ground truth")
-    rank.add_argument("--checkpoint", type=Path, nargs="+", required=True,
+    rank.add_argument("--checkpoint", type=_path, nargs="+", required=True,
                       help="one or more run folders / checkpoint files (all score the same architectures)")
     which = rank.add_mutually_exclusive_group()
     which.add_argument("--archs", type=positive_int, default=None,
@@ -256,13 +284,14 @@ def _add_oneshot_parsers(sub) -> None:
     which.add_argument("--unique", action="store_true", help="the 6,466 non-isomorphic architectures")
     rank.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample and the scoring images")
     _add_data_arguments(rank, from_checkpoint=True)
-    rank.add_argument("--ground-truth", type=Path, default=None,
+    rank.add_argument("--ground-truth", type=_path, default=None,
                       help="stand-alone results (CSV or JSON from 'nas-harness standalone'); default: the "
                            "embedded CIFAR-10 table")
     rank.add_argument("--calibration-images", type=non_negative_int, default=640,
                       help="training images for BatchNorm recalibration per architecture (default 640)")
-    rank.add_argument("--eval-images", type=positive_int, default=1000,
-                      help="valid images each architecture is scored on (default 1000)")
+    rank.add_argument("--eval-images", type=positive_int, default=None,
+                      help="valid images each architecture is scored on (default 1000, or the whole valid split "
+                           "when it is smaller); at most the split's size")
     rank.add_argument("--no-recalibrate", action="store_true", help="score with the supernet's own BN statistics")
     rank.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
                       help="what ranks the architectures: the mean true-class probability on the valid images "
@@ -272,13 +301,19 @@ def _add_oneshot_parsers(sub) -> None:
                            "or with the last trained weights")
     _add_precision_argument(rank, "scoring forwards (and BN recalibration)")
     rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
-    rank.add_argument("--threads", type=positive_int, default=None, help="torch threads")
-    rank.add_argument("--out", type=Path, default=Path("results/runs/rank"), help="output folder")
+    rank.add_argument("--threads", type=positive_int, default=None,
+                      help="torch threads (of each worker with --workers > 1 or Ray: default 1)")
+    rank.add_argument("--workers", type=positive_int, default=1,
+                      help="score in chunks on this many local processes or Ray workers, each loading the "
+                           "checkpoint and images once (default 1: this process)")
+    _add_executor_arguments(rank)
+    rank.add_argument("--out", type=_path, default=Path("results/runs/rank"),
+                      help="output folder (default results/runs/rank); an interrupted rank resumes there")
     _add_tracking_arguments(rank)
     rank.add_argument("--no-progress", action="store_true")
 
     search = sub.add_parser("search", help="search a trained supernet (its method's search stage or any searcher)")
-    search.add_argument("--checkpoint", type=Path, required=True, help="run folder or checkpoint file")
+    search.add_argument("--checkpoint", type=_path, required=True, help="run folder or checkpoint file")
     search.add_argument("--searcher", default=None,
                         help="a black-box searcher to run on the supernet (default: the method's own search stage)")
     search.add_argument("--budget", type=positive_int, default=None,
@@ -286,19 +321,23 @@ def _add_oneshot_parsers(sub) -> None:
     search.add_argument("--seed", type=non_negative_int, default=0)
     _add_data_arguments(search, from_checkpoint=True)
     search.add_argument("--calibration-images", type=non_negative_int, default=640)
-    search.add_argument("--eval-images", type=positive_int, default=1000)
+    search.add_argument("--eval-images", type=positive_int, default=None,
+                        help="valid images each architecture is scored on (default 1000, or the whole valid split "
+                             "when it is smaller)")
     _add_precision_argument(search, "scoring forwards (and BN recalibration)")
     search.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
                         help="the search signal, as in rank: the mean true-class probability (%%, default), the "
                              "loss (as 100 * exp(-loss)) or the accuracy")
     search.add_argument("--threads", type=positive_int, default=None)
-    search.add_argument("--out", type=Path, default=Path("results/runs/search"), help="output folder")
+    search.add_argument("--out", type=_path, default=Path("results/runs/search"),
+                        help="output folder; its trajectories.csv and search.json are replaced "
+                             "(default results/runs/search)")
     search.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     standalone = sub.add_parser("standalone", help="train architectures from scratch (NB201's protocol); "
                                                    "their results are ground truth for 'rank'")
     standalone.add_argument("archs", nargs="*", metavar="ARCH", help="NB201 architecture strings")
-    standalone.add_argument("--archs-file", type=Path, default=None,
+    standalone.add_argument("--archs-file", type=_path, default=None,
                             help="more architectures, one a line ('#' starts a comment)")
     _add_data_arguments(standalone)
     standalone.add_argument("--epochs", type=positive_int, default=200, help="default 200")
@@ -307,14 +346,18 @@ def _add_oneshot_parsers(sub) -> None:
     standalone.add_argument("--C", type=positive_int, default=16, help="channels of the first stage (default 16)")
     standalone.add_argument("--N", type=positive_int, default=5, help="cells per stage (default 5)")
     standalone.add_argument("--seed", type=non_negative_int, default=0)
-    standalone.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
+    standalone.add_argument("--threads", type=positive_int, default=None,
+                            help="torch threads per run (default: torch's in this process, 1 per worker otherwise)")
+    standalone.add_argument("--workers", type=positive_int, default=1,
+                            help="architectures trained at a time, on local processes or Ray workers (default 1)")
+    _add_executor_arguments(standalone)
     standalone.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap steps per epoch")
     standalone.add_argument("--eval-every", type=non_negative_int, default=0,
                             help="valid accuracy every k epochs in each run's history (default: only at the end)")
-    standalone.add_argument("--out", type=Path, default=Path("results/runs/standalone"),
+    standalone.add_argument("--out", type=_path, default=Path("results/runs/standalone"),
                             help="output folder: a run folder per architecture, named by its harness index (ops as "
                                  "base-5 digits in edge order; not NB201's official index)")
-    standalone.add_argument("--results", type=Path, default=None,
+    standalone.add_argument("--results", type=_path, default=None,
                             help="results CSV, appended as each architecture finishes; architectures already in "
                                  "it are skipped (default OUT/standalone.csv)")
     standalone.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")

@@ -9,7 +9,10 @@ checkpoint as they complete.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,10 @@ import numpy as np
 
 from harness.errors import UserError
 from harness.evaluation import stats
-from harness.oneshot.data import Dataset
+from harness.execution.executors import ExecutionSettings, map_unordered
+from harness.oneshot.data import Dataset, DataSettings
 from harness.oneshot.scoring import FIGURES, ScoringConfig, SupernetScorer, supernet_from_checkpoint
+from harness.oneshot.training import CHECKPOINT_NAME
 from harness.search.benchmark_specs import reference_table
 from harness.space import (
     NUM_ARCHITECTURES,
@@ -76,25 +81,55 @@ def ground_truth_for(dataset: Dataset, path: Path | None) -> GroundTruth:
 
 def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], truth: np.ndarray,
                     scoring: ScoringConfig, out_dir: Path, meta: dict[str, Any], progress: bool = True,
-                    bootstrap: int = 1000, weights: str = "average") -> dict[str, Any]:
-    """Score ``archs`` with one checkpoint and write ``out_dir``/ranking.{csv,json,png}; returns the metrics."""
+                    bootstrap: int = 1000, weights: str = "average", execution: ExecutionSettings | None = None,
+                    data: DataSettings | None = None) -> dict[str, Any]:
+    """Score ``archs`` with one checkpoint and write ``out_dir``/ranking.{csv,json,png}; returns the metrics.
+
+    With an ``execution`` of several workers (or Ray), the architectures are scored in chunks,
+    each worker loading the checkpoint and the images (``data``) once; the scores are the
+    same as in one process with the same threads per worker.
+    """
     from harness.evaluation.ranking import degenerate_mask, ranking_metrics, write_ranking
 
     model, payload = supernet_from_checkpoint(path, dataset, weights)
-    scorer = SupernetScorer(model, dataset, scoring)
+    scores_file = ScoresFile(Path(out_dir), _scores_key(path, dataset, scoring, weights))
+    kept = scores_file.load()
+    todo = [arch for arch in archs if arch.to_string() not in kept]
+    scores_file.start(resume=bool(kept))
     bar = None
     if progress:
         import sys
 
         from tqdm import tqdm
 
-        bar = tqdm(total=len(archs), desc=f"rank {payload['method']}", unit="arch", file=sys.stderr, leave=False)
+        bar = tqdm(total=len(archs), initial=len(archs) - len(todo), desc=f"rank {payload['method']}", unit="arch",
+                   file=sys.stderr, leave=False)
+
+    def scored(block: list[Architecture], figures: np.ndarray) -> None:
+        scores_file.append(block, figures)
+        kept.update({arch.to_string(): row for arch, row in zip(block, figures, strict=True)})
+        if bar is not None:
+            bar.update(len(block))
+
     start = time.perf_counter()
     try:
-        scores = scorer.score_many(archs, progress=(lambda _: bar.update(1)) if bar is not None else None)
+        if execution is None or (execution.executor == "local" and execution.workers == 1):
+            scorer = SupernetScorer(model, dataset, scoring)
+            for i in range(0, len(todo), SCORES_BLOCK):
+                block = todo[i:i + SCORES_BLOCK]
+                scored(block, scorer.score_many(block))
+        elif todo:
+            if data is None:
+                raise ValueError("scoring on several workers needs the DataSettings the workers load the images with")
+            score_in_chunks(path, data, todo, scoring, weights, execution, on_scored=scored)
+    except KeyboardInterrupt as exc:
+        done = sum(arch.to_string() in kept for arch in archs)
+        raise KeyboardInterrupt(f"{exc or 'stopped'}; {done} of {len(archs)} architectures are scored and kept in "
+                                f"{scores_file.path}: the same command scores only the rest") from None
     finally:
         if bar is not None:
             bar.close()
+    scores = np.array([kept[arch.to_string()] for arch in archs], dtype=float)
     seconds = time.perf_counter() - start
     degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
     ranked_by = scoring.ranking_score(scores)
@@ -112,6 +147,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
                     "score": scoring.score, "score_meaning": ScoringConfig.SCORES[scoring.score],
                     "precision": scoring.precision},
         "scoring_seconds": seconds,
+        "architectures_scored_before": len(archs) - len(todo),
         "seconds_per_architecture": seconds / max(len(archs), 1),
         "degenerate_architectures": int(degenerate.sum()),
         **{f"supernet_{name}": scores[:, i].tolist() for i, name in enumerate(FIGURES)},
@@ -122,3 +158,93 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
     }
     write_ranking(out_dir, [a.to_string() for a in archs], ranked_by, truth, metrics, full_meta)
     return metrics
+
+
+# -- scoring on several workers -----------------------------------------------------------------------
+def _scorer_context(path: str, data: DataSettings, scoring: ScoringConfig, weights: str) -> SupernetScorer:
+    """What a worker builds once: the images and the checkpoint's supernet, ready to score."""
+    dataset = data.load()
+    model, _ = supernet_from_checkpoint(path, dataset, weights)
+    return SupernetScorer(model, dataset, scoring)
+
+
+def _score_chunk(scorer: SupernetScorer, ops: list[tuple[int, ...]]) -> np.ndarray:
+    return scorer.score_many([Architecture(tuple(op)) for op in ops])
+
+
+def score_in_chunks(path: Path, data: DataSettings, archs: list[Architecture], scoring: ScoringConfig,
+                    weights: str, execution: ExecutionSettings,
+                    on_scored: Callable[[list[Architecture], np.ndarray], None] | None = None) -> np.ndarray:
+    """``SupernetScorer.score_many`` of ``archs`` spread over ``execution``'s workers, in ``archs``' order.
+
+    About four chunks per worker, so a slow chunk does not hold the others up for long, and
+    at most ``CHUNK_MAX`` architectures each, so an interruption loses little;
+    ``on_scored(chunk, figures)`` is called as each chunk arrives.
+    """
+    size = max(1, min(CHUNK_MAX, -(-len(archs) // (4 * execution.workers))))
+    chunks = [archs[i:i + size] for i in range(0, len(archs), size)]
+    context = functools.partial(_scorer_context, str(path), data, scoring, weights)
+    out = np.empty((len(archs), len(FIGURES)))
+    for index, figures in map_unordered(_score_chunk, [[arch.ops for arch in chunk] for chunk in chunks],
+                                        execution, context):
+        out[index * size:index * size + len(figures)] = figures
+        if on_scored is not None:
+            on_scored(chunks[index], figures)
+    return out
+
+
+# -- scores kept as they are made ---------------------------------------------------------------------
+SCORES_FILE = "scores.csv"
+SCORES_KEY = "scores.key.json"
+#: Architectures scored between two appends to scores.csv when scoring in this process.
+SCORES_BLOCK = 25
+#: Most architectures in one chunk scored by a worker (a few minutes of work at most).
+CHUNK_MAX = 250
+
+
+def _scores_key(path: Path, dataset: Dataset, scoring: ScoringConfig, weights: str) -> dict[str, Any]:
+    """What the scores depend on: kept scores are reused only when all of it matches."""
+    checkpoint = Path(path)
+    checkpoint = checkpoint / CHECKPOINT_NAME if checkpoint.is_dir() else checkpoint
+    stat = checkpoint.stat()
+    return json.loads(json.dumps({"format": 1, "checkpoint": str(checkpoint.resolve()), "bytes": stat.st_size,
+                                  "mtime_ns": stat.st_mtime_ns, "dataset": dataset.name, "weights": weights,
+                                  "scoring": dataclasses.asdict(scoring)}))
+
+
+class ScoresFile:
+    """``scores.csv``: every scored architecture's ``FIGURES``, appended as they are made, so that an
+    interrupted ranking resumes where it stopped. ``scores.key.json`` says what they were made with."""
+
+    def __init__(self, out_dir: Path, key: dict[str, Any]) -> None:
+        self.path, self.key_path, self.key = out_dir / SCORES_FILE, out_dir / SCORES_KEY, key
+
+    def load(self) -> dict[str, np.ndarray]:
+        """The kept scores by architecture string; none when they were made otherwise (or not at all)."""
+        try:
+            if json.loads(self.key_path.read_text()) != self.key:
+                return {}
+            lines = self.path.read_text().splitlines()[1:]
+        except (OSError, ValueError):
+            return {}
+        kept = {}
+        for line in lines:
+            parts = line.split(",")
+            try:
+                kept[parts[0]] = np.array([float(v) for v in parts[1:]], dtype=float)
+            except ValueError:
+                continue
+            if kept[parts[0]].shape != (len(FIGURES),):
+                del kept[parts[0]]  # a line cut off by an interruption
+        return kept
+
+    def start(self, resume: bool) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            self.path.write_text("arch," + ",".join(FIGURES) + "\n")
+            self.key_path.write_text(json.dumps(self.key, indent=1) + "\n")
+
+    def append(self, archs: list[Architecture], figures: np.ndarray) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write("".join(f"{arch.to_string()}," + ",".join(repr(float(v)) for v in row) + "\n"
+                                 for arch, row in zip(archs, figures, strict=True)))

@@ -276,6 +276,8 @@ METRIC_MEANINGS = {
     "kendall_tau_top10": "Kendall tau-b among the true top 10% only",
     "kendall_tau_nondegenerate": "Kendall tau-b without the degenerate (chance-level) architectures",
 }
+#: The share of the architectures each precision metric compares the top sets of.
+TOP_FRACTIONS = {"precision_top5": 0.05, "precision_top10": 0.10}
 #: Below this many architectures a metric is printed with a warning: its value says little.
 MIN_RELIABLE_N = 10
 
@@ -285,8 +287,14 @@ def metric_notes(metrics: Mapping[str, Mapping[str, Any]]) -> list[str]:
     computed over fewer than ``MIN_RELIABLE_N`` architectures."""
     notes = [f"{name}: {METRIC_MEANINGS[name]}" for name in metrics if name in METRIC_MEANINGS]
     for name, metric in metrics.items():
-        if int(metric.get("n", 0)) < MIN_RELIABLE_N:
-            notes.append(f"warning: {name} is computed over {metric.get('n', 0)} architecture(s); a figure over "
+        n = int(metric.get("n", 0))
+        if name in TOP_FRACTIONS:  # what matters is the size of the top sets compared
+            top = stats.top_k(n, TOP_FRACTIONS[name])
+            if top < MIN_RELIABLE_N:
+                notes.append(f"warning: {name} compares the top {top} architecture(s) of each ranking; a share of "
+                             f"fewer than {MIN_RELIABLE_N} says little")
+        elif n < MIN_RELIABLE_N:
+            notes.append(f"warning: {name} is computed over {n} architecture(s); a figure over "
                          f"fewer than {MIN_RELIABLE_N} says little")
     return notes
 
@@ -416,8 +424,10 @@ def read_ground_truth(path: Path) -> dict[str, float]:
 
     A CSV needs columns ``arch`` and ``test_accuracy`` (or ``ground_truth``, as in
     ranking.csv); JSON is a list of objects with those keys. A missing, unreadable, empty or
-    malformed file, or an architecture listed twice, is a ``DataFileError`` (a UserError)
-    with a one-line message.
+    malformed file, an architecture listed twice, or rows trained under different protocols
+    (``harness.oneshot.standalone.PROTOCOL_KEYS``: dataset, epochs, seed, batch size, learning
+    rates, ...; one ground truth, one protocol), is a ``DataFileError`` (a UserError) with a
+    one-line message.
     """
     path = Path(path)
     try:
@@ -427,12 +437,22 @@ def read_ground_truth(path: Path) -> dict[str, float]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise DataFileError(f"cannot read ground-truth file {path} ({reason}); {_TRUTH_FORMATS}") from None
+    from harness.oneshot.standalone import protocol_differences, protocol_of
+
     truth: dict[str, float] = {}
+    first: tuple[str, dict[str, str]] | None = None
     for where, record in _truth_rows(path, text):
         arch, value = _truth_value(where, record)
         if arch in truth:
             raise DataFileError(f"{where}: architecture {arch} is listed twice")
         truth[arch] = value
+        protocol = protocol_of(record)
+        first = first or (where, protocol)
+        differences = protocol_differences(first[1], protocol)
+        if differences:
+            raise DataFileError(f"{path} mixes results of different protocols: {', '.join(differences)} "
+                                f"({first[0].removeprefix(f'{path}, ')} vs {where.removeprefix(f'{path}, ')}); "
+                                f"rank against one protocol at a time (one results file per protocol)")
     if not truth:
         raise DataFileError(f"ground-truth file {path} has no entries; {_TRUTH_FORMATS}")
     return truth

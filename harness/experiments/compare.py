@@ -13,11 +13,14 @@ how to provide it and the tabular methods run as before.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import RunFailed, UserError
+from harness.execution.executors import ExecutionSettings, check_ray_available
 from harness.experiments.oneshot_compare import OneShotComparison, OneShotSettings, plan_oneshot
 from harness.outputs import check_output_dir
 from harness.search.benchmark_specs import DEFAULT_BENCHMARK, resolve_benchmark
@@ -47,6 +50,10 @@ class CompareSettings:
     time_budget: float | None = None
     benchmark: str = DEFAULT_BENCHMARK
     workers: int = 2
+    #: Where the runs go: "local" (processes on this machine) or "ray" (``harness.execution``).
+    executor: str = "local"
+    #: A running Ray cluster (None: $RAY_ADDRESS, else a local Ray instance with ``workers`` CPUs).
+    ray_address: str | None = None
     target: float | None = None
     out_dir: Path = Path("results/runs/compare")
     tracking_uri: str | None = None
@@ -57,6 +64,32 @@ class CompareSettings:
     oneshot: OneShotSettings = field(default_factory=OneShotSettings)
     #: Start over instead of resuming the runs ``out_dir`` already holds.
     restart: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would fail (or mislead) only after runs were made."""
+        if isinstance(self.methods, str) or (self.methods is not None and not all(
+                isinstance(name, str) and name for name in self.methods)):
+            raise UserError(f"methods must be a list of method names, got {self.methods!r}")
+        seeds = list(self.seeds) if isinstance(self.seeds, (list, tuple, range)) else None
+        if not seeds or not all(_whole(seed) and seed >= 0 for seed in seeds):
+            raise UserError(f"seeds must be a non-empty list of non-negative integers, got {self.seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise UserError(f"a seed is given twice in {seeds}")
+        self.seeds = [int(seed) for seed in seeds]
+        if self.budget is not None and not (_whole(self.budget) and self.budget > 0):
+            raise UserError(f"budget must be a positive number of queries (or None with a time budget), "
+                            f"got {self.budget!r}")
+        if not (_whole(self.workers) and self.workers > 0):
+            raise UserError(f"workers must be a positive integer, got {self.workers!r}")
+        if self.target is not None and not (isinstance(self.target, (int, float)) and math.isfinite(self.target)):
+            raise UserError(f"target must be a finite number, got {self.target!r}")
+        if self.target is not None and not 0 <= self.target <= 100:  # accuracies: % (or fractions of one)
+            raise UserError(f"target {self.target:g} is not an accuracy: give a figure in 0..100 (default: the "
+                            f"benchmark's optimum - 0.5)")
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass
@@ -140,6 +173,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     from harness.reporting.tracking import make_tracker
 
     out = check_output_dir(settings.out_dir)
+    execution = execution_for(settings)
     methods_given = bool(settings.methods)
     methods, oneshot_methods = split_methods(settings.methods) if methods_given else (default_methods(), [])
     labels = method_labels(methods)
@@ -152,7 +186,7 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     elif settings.budget is None:
         raise UserError("give a query budget, a time budget or both")
     plan = plan_oneshot(settings.oneshot, oneshot_methods, methods_given, settings.seeds[0], out,
-                        settings.hyperparameters)
+                        settings.hyperparameters, restart=settings.restart)
     optimum = float(benchmark.test_optimum) if hasattr(benchmark, "test_optimum") else None
     target = settings.target if settings.target is not None else (optimum - 0.5 if optimum else None)
     run_settings = run_defining_settings(settings, methods)
@@ -167,6 +201,9 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     ]
     if kept.records:
         print(f"resuming: {len(kept.records)} of {len(wanted)} runs already finished in {out}", file=sys.stderr)
+    if kept.others:
+        print(f"note: {kept.others} other finished run(s) in {out} (methods or seeds not asked for this time) stay "
+              f"in its trajectories.csv but are not in this report", file=sys.stderr)
     for record in kept.records.values():  # finished runs (runs.jsonl), whichever budget ended them
         record.time_budget, record.stop = settings.time_budget, record.stop or "finished"
     meta = report.ReportMetadata.from_benchmark(benchmark, settings.budget, target, time_budget=settings.time_budget)
@@ -181,7 +218,8 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
             f"compare {benchmark.name}",
             {"methods": ",".join(all_methods), "seeds": len(settings.seeds),
              "first_seed": settings.seeds[0], "budget": settings.budget, "time_budget": settings.time_budget,
-             "benchmark": settings.benchmark, "workers": settings.workers, "reward_metric": benchmark.reward_metric,
+             "benchmark": settings.benchmark, "workers": settings.workers,
+             "executor": execution.describe(), "reward_metric": benchmark.reward_metric,
              "report_metric": benchmark.report_metric,
              **({"oneshot_dataset": plan.dataset, "oneshot_runs": len(plan.runs)} if plan else {})},
         )
@@ -199,11 +237,11 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
             tracker.log_child_run(record, {**child_params, "method_spec": spec_of[record.method]})
     writer = report.TrajectoryWriter(out / "trajectories.csv", keep_existing=True)
     records: list[RunRecord] = list(kept.records.values())
-    interrupted = False
+    interrupted, failure = False, None
     progress = _progress(len(specs), settings.progress)
     try:
         if specs:
-            for spec, record in iter_grid(specs, workers=settings.workers):
+            for spec, record in iter_grid(specs, execution=execution):
                 records.append(record)
                 writer.append(record)
                 compare_state.mark_finished(out, record)
@@ -214,15 +252,18 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
         interrupted = True
         print(f"\ninterrupted: keeping {len(records)} finished run(s) of {len(wanted)}; the same command "
               f"resumes the rest", file=sys.stderr)
+    except RunFailed as exc:  # a run failed (a searcher's error): keep and report what finished, then say why
+        failure = exc
+        print(f"\nstopped: keeping {len(records)} finished run(s) of {len(wanted)}", file=sys.stderr)
     finally:
         progress.close()
     order = [labels[method] for method in methods]
     records.sort(key=lambda r: (order.index(r.method), r.seed))
     oneshot_rows: list[dict] = []
-    summary, oneshot_summary, failure = {}, None, None
-    if plan is not None and not interrupted:
-        oneshot_rows, oneshot_summary, interrupted, failure = _run_oneshot(plan, benchmark, out, tracker,
-                                                                           settings.progress)
+    summary, oneshot_summary = {}, None
+    if plan is not None and not interrupted and failure is None:
+        oneshot_rows, oneshot_summary, interrupted, failure = _run_oneshot(
+            plan, benchmark, out, tracker, settings.progress, execution, settings.benchmark)
     if records or oneshot_summary is not None:
         files = report.write_report(records, meta, out, write_trajectories=False, interrupted=interrupted,
                                     oneshot=oneshot_summary, specs=spec_of)
@@ -244,6 +285,21 @@ def run_compare(settings: CompareSettings) -> CompareOutcome:
     if failure is not None:
         raise failure
     return CompareOutcome(records, summary, interrupted, oneshot_rows)
+
+
+def execution_for(settings: CompareSettings) -> ExecutionSettings:
+    """Where the tabular runs go. Locally at most one process per CPU of this machine (more only
+    cost memory); on Ray, ``workers`` actors wherever the cluster has room."""
+    workers = settings.workers
+    if settings.executor == "local":
+        cpus = os.cpu_count() or 1
+        if workers > cpus:
+            print(f"--workers {workers}: this machine has {cpus} CPU(s); using {cpus} processes", file=sys.stderr)
+        workers = min(workers, cpus)
+    execution = ExecutionSettings(settings.executor, workers=workers, address=settings.ray_address)
+    if execution.executor == "ray":
+        check_ray_available()
+    return execution
 
 
 def run_defining_settings(settings: CompareSettings, methods: list[str]) -> dict:
@@ -269,7 +325,8 @@ def summary_metrics(summary: dict) -> dict[str, float]:
     return metrics
 
 
-def _run_oneshot(plan, benchmark, out: Path, tracker, progress: bool):
+def _run_oneshot(plan, benchmark, out: Path, tracker, progress: bool, execution: ExecutionSettings | None = None,
+                 benchmark_spec: str | None = None):
     """Run the one-shot plan, appending each row to oneshot.csv and MLflow as it finishes.
 
     Returns (rows, summary section or None, interrupted, failure): a user error or failed
@@ -284,7 +341,7 @@ def _run_oneshot(plan, benchmark, out: Path, tracker, progress: bool):
     try:
         comparison.prepare()
         writer = report.OneShotWriter(out / report.ONESHOT_FILE)
-        for row in comparison:
+        for row in comparison.run_all(execution, benchmark_spec):
             rows.append(row)
             writer.append(row)
             tracker.log_metrics(_oneshot_metrics(row), step=int(row["seed"]))
@@ -297,6 +354,8 @@ def _run_oneshot(plan, benchmark, out: Path, tracker, progress: bool):
               f"supernet checkpoints stay in {out / 'oneshot'}, the same command continues them", file=sys.stderr)
     except (UserError, RunFailed) as exc:
         failure = exc
+    order = {(run.method, run.seed): i for i, run in enumerate(plan.runs)}
+    rows.sort(key=lambda row: order.get((row["method"], row["seed"]), len(order)))  # plan order, however they finished
     summary = report.summarise_oneshot(rows, comparison.setup) if comparison.setup is not None else None
     return rows, summary, interrupted, failure
 

@@ -40,6 +40,8 @@ class KeptRuns:
     tracking_uri: str | None = None
     #: The settings recorded with the kept runs (empty for a new folder).
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Finished runs in the folder that this comparison does not ask for (kept on disk, not reported).
+    others: int = 0
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -105,7 +107,8 @@ def load_kept_runs(out: Path, settings: Mapping[str, Any], wanted: Iterable[tupl
     for key, record in records.items():  # as the searcher reported them when it ran (trajectories hold none)
         record.hyperparameters = reported.get(key, {})
     kept = KeptRuns({key: record for key, record in records.items() if key in wanted},
-                    state.get("mlflow_parent_run_id"), state.get("tracking_uri"), dict(kept_settings))
+                    state.get("mlflow_parent_run_id"), state.get("tracking_uri"), dict(kept_settings),
+                    others=sum(key not in wanted for key in records))
     # Keep exactly the finished runs on disk (all of them, asked for this time or not), in order.
     _rewrite(out, list(records.values()))
     return kept

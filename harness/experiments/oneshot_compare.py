@@ -19,6 +19,8 @@ Nothing here imports torch until a one-shot run starts, so tabular comparisons s
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import os
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataFileError, UnknownNameError, UserError
+from harness.execution.executors import ExecutionSettings, map_unordered
 from harness.search.searcher import method_names
 
 #: ``harness.oneshot.data.DATA_DIR_ENV``, read without importing ``harness.oneshot.data`` (which imports torch).
@@ -72,6 +75,15 @@ class OneShotSettings:
     supernets: tuple[Path, ...] = ()
     device: str = "auto"
     threads: int | None = None
+
+
+#: How ``compare`` spells each setting on the command line.
+OPTION_NAMES = {"dataset": "--dataset", "data_dir": "--data-dir", "cache_dir": "--cache-dir",
+                "download": "--download", "seeds": "--oneshot-seeds", "epochs": "--oneshot-epochs",
+                "steps_per_epoch": "--oneshot-steps-per-epoch", "C": "--oneshot-C", "N": "--oneshot-N",
+                "search_budget": "--oneshot-search-budget", "tau_archs": "--tau-archs",
+                "ground_truth": "--ground-truth", "calibration_images": "--calibration-images",
+                "eval_images": "--eval-images", "supernets": "--supernets"}
 
 
 @dataclass(frozen=True)
@@ -122,15 +134,23 @@ def data_problem(settings: OneShotSettings) -> str | None:
 
 
 def plan_oneshot(settings: OneShotSettings, named: list[str], methods_given: bool, first_seed: int,
-                 out_dir: Path, hyperparameters: Mapping[str, dict] | None = None) -> OneShotPlan | None:
+                 out_dir: Path, hyperparameters: Mapping[str, dict] | None = None,
+                 restart: bool = False) -> OneShotPlan | None:
     """The one-shot runs of a comparison, or None when there are none.
 
     ``named`` are the one-shot methods the user listed; with ``methods_given`` False every
     one-shot method runs when the data is there, and without data one line on stderr says
-    how to provide it. Named methods (or given supernets) without data are a UserError.
+    how to provide it. Named methods (or given supernets) without data are a UserError, and
+    so is a supernet checkpoint left in ``out_dir`` by other settings (unless ``restart``):
+    refused now, before the tabular runs.
     """
     wanted = bool(named) or bool(settings.supernets)
     if methods_given and not wanted:
+        given = [OPTION_NAMES.get(f.name, f.name) for f in dataclasses.fields(settings)
+                 if getattr(settings, f.name) != getattr(OneShotSettings(), f.name)]
+        if given:  # options that would do nothing: say so rather than ignore them
+            raise UserError(f"one-shot settings given ({', '.join(given)}) but --methods names no one-shot method; "
+                            f"add one of {', '.join(method_names(tabular=False))}, or drop them")
         return None
     problem = data_problem(settings)
     if problem is not None:
@@ -157,14 +177,31 @@ def plan_oneshot(settings: OneShotSettings, named: list[str], methods_given: boo
 
         for m in methods:  # a bad hyper-parameter fails now, not after the tabular runs
             make_method(m, first_seed, dict(hyperparameters.get(m, {})))
+        if not restart:
+            _check_kept_supernets(settings, runs, dataset)
     return OneShotPlan(settings, dataset, runs)
+
+
+def _check_kept_supernets(settings: OneShotSettings, runs: list[PlannedRun], dataset: str) -> None:
+    """Refuse supernets an earlier comparison left in the folder when they were trained otherwise."""
+    from harness.oneshot.training import CHECKPOINT_NAME, TrainConfig, check_compatible, load_checkpoint
+
+    for run in runs:
+        if (run.run_dir / CHECKPOINT_NAME).exists():
+            payload = load_checkpoint(run.run_dir)
+            try:
+                check_compatible(payload, run.method, _train_config(settings, run.seed), dataset, str(run.run_dir),
+                                 TrainConfig.SHAPE_KEYS + TrainConfig.SCHEDULE_KEYS)
+            except UserError as exc:
+                raise UserError(f"{exc}; pass the same settings to resume it, --restart to start over, or "
+                                f"another --out") from None
 
 
 def _check_settings(settings: OneShotSettings) -> None:
     from harness.space import NUM_ARCHITECTURES
 
-    if not 1 <= settings.tau_archs <= NUM_ARCHITECTURES:
-        raise UserError(f"--tau-archs must be in 1..{NUM_ARCHITECTURES}, got {settings.tau_archs}")
+    if not 3 <= settings.tau_archs <= NUM_ARCHITECTURES:  # a ranking needs at least 3 architectures
+        raise UserError(f"--tau-archs must be in 3..{NUM_ARCHITECTURES}, got {settings.tau_archs}")
     for name in ("seeds", "search_budget", "eval_images"):
         if getattr(settings, name) < 1:
             raise UserError(f"{name} must be a positive integer, got {getattr(settings, name)}")
@@ -178,9 +215,10 @@ def _check_settings(settings: OneShotSettings) -> None:
 
 
 def _given_runs(paths: tuple[Path, ...], named: list[str], dataset: str, folder: Path) -> list[PlannedRun]:
-    from harness.experiments.supernets import run_names
+    from harness.experiments.supernets import check_distinct_checkpoints, run_names
     from harness.oneshot.training import load_checkpoint
 
+    check_distinct_checkpoints(paths, "--supernets")
     runs = []
     for name, path in zip(run_names(list(paths)), paths, strict=True):
         payload = load_checkpoint(path)
@@ -224,6 +262,7 @@ class OneShotComparison:
         self.dataset = load_dataset(s.dataset, s.data_dir, s.cache_dir, download=s.download)
         self.scoring = ScoringConfig(calibration_images=s.calibration_images, eval_images=s.eval_images,
                                      recalibrate=s.calibration_images > 0, seed=0)
+        self.scoring = self.scoring.for_dataset(self.dataset)  # more images than the split: refused before training
         self.archs = select_architectures("sample", s.tau_archs, TAU_SAMPLE_SEED)
         self.truth, self.truth_values, tau_note = None, None, None
         table = reference_table(self.dataset.name)
@@ -261,6 +300,27 @@ class OneShotComparison:
             self.prepare()
         for run in self.plan.runs:
             yield self.run_one(run)
+
+    def run_all(self, execution: ExecutionSettings | None = None,
+                reference_spec: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every run's row as it finishes: here in plan order, or as Ray tasks (each worker prepares the
+        data once; a CUDA run asks for a GPU per task). ``reference_spec`` resolves the reference there."""
+        if self.setup is None:
+            self.prepare()
+        if execution is None or execution.executor == "local":
+            yield from self
+            return
+        import torch
+
+        from harness.oneshot.training import resolve_device
+
+        # The threads a run has here: float sums depend on them, and the numbers must not depend on the executor.
+        execution = dataclasses.replace(execution, threads=self.plan.settings.threads or torch.get_num_threads())
+        if resolve_device(self.plan.settings.device).type == "cuda":
+            execution = dataclasses.replace(execution, gpus_per_task=1.0)
+        context = functools.partial(_prepared, self.plan, reference_spec)
+        for _, row in map_unordered(_run_planned, list(range(len(self.plan.runs))), execution, context):
+            yield row
 
     def run_one(self, run: PlannedRun) -> dict[str, Any]:
         """Train (or resume, or reuse) the supernet, search it and rank with it; returns the row."""
@@ -361,3 +421,16 @@ def _write_result(path: Path, key: dict[str, Any], row: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps({"key": key, "row": row}, indent=1) + "\n")
     os.replace(tmp, path)
+
+
+def _prepared(plan: OneShotPlan, reference_spec: str | None) -> OneShotComparison:
+    """What a worker builds once: the comparison with its data, sample and ground truth loaded."""
+    from harness.search.benchmark_specs import resolve_benchmark
+
+    comparison = OneShotComparison(plan, reference=resolve_benchmark(reference_spec) if reference_spec else None)
+    comparison.prepare()
+    return comparison
+
+
+def _run_planned(comparison: OneShotComparison, index: int) -> dict[str, Any]:
+    return comparison.run_one(comparison.plan.runs[index])

@@ -7,6 +7,7 @@ ranking writes each checkpoint's files as soon as it is scored.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 
 from harness import jsonsafe
 from harness.errors import UserError
+from harness.execution.executors import ExecutionSettings, check_ray_available, map_unordered
 from harness.oneshot.data import DataSettings
 from harness.oneshot.scoring import ScoringConfig
-from harness.oneshot.training import TrainConfig, TrainOutcome
+from harness.oneshot.training import HISTORY_NAME, TrainConfig, TrainOutcome
 from harness.outputs import check_output_dir
 from harness.search.run import RunRecord
 from harness.space import Architecture
@@ -26,6 +28,8 @@ MONITOR_SAMPLE_SEED = 12345
 #: Which architectures ``rank_supernets`` scores: a seeded sample, all, the non-isomorphic ones,
 #: or exactly those a ground-truth file covers.
 SELECTIONS = ("sample", "all", "unique", "covered")
+#: Fewer architectures than this have no ranking to measure (Kendall tau needs pairs, and its bootstrap more).
+MIN_RANKED = 3
 
 
 def run_names(paths: Sequence[Path]) -> list[str]:
@@ -39,6 +43,18 @@ def run_names(paths: Sequence[Path]) -> list[str]:
             name, k = f"{base}-{k}", k + 1
         names.append(name)
     return names
+
+
+def check_distinct_checkpoints(paths: Sequence[Path], option: str = "--checkpoint") -> None:
+    """A UserError when two of ``paths`` are one checkpoint (a run folder and its checkpoint.pt count as one)."""
+    from harness.oneshot.training import CHECKPOINT_NAME
+
+    seen: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        file = (path / CHECKPOINT_NAME if path.is_dir() else path).resolve()
+        if file in seen:
+            raise UserError(f"{option} names the checkpoint {file} twice ({seen[file]} and {path}); give each once")
+        seen[file] = path
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -75,6 +91,80 @@ def train_supernet(method: str, out_dir: Path, config: TrainConfig | None = None
     return trainer.train(resume=resume)
 
 
+def seed_folder(out_dir: Path, seed: int) -> Path:
+    """Where seed ``seed`` of a several-seed training run goes."""
+    return Path(out_dir) / f"seed{seed}"
+
+
+def train_supernets(method: str, out_dir: Path, seeds: Sequence[int], config: TrainConfig | None = None, *,
+                    data: DataSettings | None = None, hyperparameters: Mapping[str, Any] | None = None,
+                    resume: bool = False, monitor_every: int = 0, monitor_archs: int = 200,
+                    tracking_uri: str | None = None, mlflow: bool = True, progress: bool = True,
+                    execution: ExecutionSettings | None = None,
+                    on_trained: Callable[[int, TrainOutcome], None] | None = None) -> dict[int, TrainOutcome]:
+    """Train one supernet per seed into ``out_dir``/seed<k>/, several at a time on ``execution``.
+
+    Each seed is an independent, resumable run (``train_supernet`` in a worker); with
+    ``resume`` the seeds that have a checkpoint continue and the others start. A CUDA run asks
+    Ray for a GPU per seed. Runs are logged to MLflow from here, one run per seed, as each
+    finishes (the workers log nothing).
+    """
+    from harness.oneshot.method import make_method
+    from harness.oneshot.training import CHECKPOINT_NAME, resolve_device
+    from harness.reporting.tracking import make_tracker
+
+    config = config or TrainConfig()
+    data = data or DataSettings()
+    execution = execution or ExecutionSettings()
+    hyperparameters = dict(hyperparameters or {})
+    seeds = list(dict.fromkeys(int(seed) for seed in seeds))
+    if not seeds:
+        raise UserError("no seeds to train")
+    make_method(method, seeds[0], hyperparameters)  # a bad method or hyper-parameter fails now
+    check_output_dir(out_dir)
+    existing = [seed for seed in seeds if (seed_folder(out_dir, seed) / CHECKPOINT_NAME).exists()]
+    if existing and not resume:
+        raise UserError(f"{seed_folder(out_dir, existing[0]) / CHECKPOINT_NAME} exists; pass --resume to continue "
+                        f"the seeds that have checkpoints ({', '.join(map(str, existing))}) or choose another --out")
+    if execution.executor == "ray":
+        check_ray_available()
+        if resolve_device(config.device).type == "cuda":
+            execution = dataclasses.replace(execution, gpus_per_task=1.0)
+    tracker = make_tracker(tracking_uri, enabled=mlflow, experiment="nas-harness-supernets")
+    bars = progress and execution.executor == "local" and execution.workers == 1  # a worker's bar would garble
+    tasks = [(method, str(seed_folder(out_dir, seed)), dataclasses.replace(config, seed=seed), data,
+              hyperparameters, seed in existing, monitor_every, monitor_archs, bars) for seed in seeds]
+    outcomes: dict[int, TrainOutcome] = {}
+    for index, outcome in map_unordered(_train_task, tasks, execution):
+        seed = seeds[index]
+        outcomes[seed] = outcome
+        _log_training(tracker, method, seed, tasks[index][2], data, hyperparameters, outcome)
+        if on_trained is not None:
+            on_trained(seed, outcome)
+    return outcomes
+
+
+def _train_task(_context: None, task: tuple) -> TrainOutcome:
+    method, run_dir, config, data, hyperparameters, resume, monitor_every, monitor_archs, progress = task
+    return train_supernet(method, Path(run_dir), config, data=data, hyperparameters=hyperparameters, resume=resume,
+                          monitor_every=monitor_every, monitor_archs=monitor_archs, mlflow=False, progress=progress)
+
+
+def _log_training(tracker, method: str, seed: int, config: TrainConfig, data: DataSettings,
+                  hyperparameters: Mapping[str, Any], outcome: TrainOutcome) -> None:
+    """One MLflow run per finished seed: its settings, every epoch's figures, its history file."""
+    if not tracker.enabled:
+        return
+    tracker.start_parent(f"train-{method}-seed{seed}", {"method": method, "dataset": data.dataset,
+                                                        **dataclasses.asdict(config),
+                                                        **{f"hp.{k}": v for k, v in hyperparameters.items()}})
+    for row in outcome.history:
+        tracker.log_metrics({k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"},
+                            step=int(row["epoch"]))
+    tracker.log_artifacts([outcome.run_dir / HISTORY_NAME])
+    tracker.end("FINISHED")
+
+
 # -- rank ----------------------------------------------------------------------------------------
 @dataclass
 class RankOutcome:
@@ -91,7 +181,7 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
                    data: DataSettings | None = None, archs: int | None = None, selection: str | None = None,
                    seed: int = 0, ground_truth: Path | None = None, scoring: ScoringConfig | None = None,
                    bootstrap: int = 1000, weights: str = "average", tracking_uri: str | None = None,
-                   mlflow: bool = True, progress: bool = True,
+                   mlflow: bool = True, progress: bool = True, execution: ExecutionSettings | None = None,
                    on_ranked: Callable[[str, Path, dict[str, Any], dict[str, Any]], None] | None = None
                    ) -> RankOutcome:
     """Score the same architectures with every checkpoint; Kendall tau and friends against the ground truth.
@@ -102,7 +192,8 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
     unless a stand-alone results file is given. Each checkpoint's ranking.csv / .json / .png
     go to ``out_dir`` (one folder per checkpoint when there are several, plus
     comparison.md); ``on_ranked(name, path, metrics, about)`` is called as each one finishes, ``about``
-    saying what was measured (score, ground truth, architectures, images).
+    saying what was measured (score, ground truth, architectures, images). ``execution``
+    spreads the scoring over local processes or Ray workers (``harness.execution``).
     """
     from harness.evaluation.rank import ground_truth_for, rank_checkpoint, select_architectures
     from harness.evaluation.ranking import comparison_document
@@ -111,12 +202,16 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
 
     scoring = scoring or ScoringConfig(seed=seed)
     out_dir = check_output_dir(out_dir)
+    if execution is not None and execution.executor == "ray":
+        check_ray_available()
     checkpoints = [Path(path) for path in checkpoints]
+    check_distinct_checkpoints(checkpoints)
     if selection is not None and selection not in SELECTIONS:
         raise UserError(f"unknown selection {selection!r}; accepted: {', '.join(SELECTIONS)}")
     payloads = [load_checkpoint(path) for path in checkpoints]  # a missing or foreign checkpoint fails first
     data = (data or DataSettings(dataset=None)).or_trained_on(payloads)
     dataset = data.load()
+    scoring = scoring.for_dataset(dataset)  # more images than the split holds: refused before any scoring
     truth_source = ground_truth_for(dataset, ground_truth)
     if selection is None:
         selection = "covered" if archs is None and ground_truth is not None else "sample"
@@ -124,6 +219,9 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
         chosen = sorted(truth_source.values, key=lambda arch: arch.index)
     else:
         chosen = select_architectures(selection, archs or 1000, seed)
+    if len(chosen) < MIN_RANKED:
+        raise UserError(f"a ranking needs at least {MIN_RANKED} architectures; {len(chosen)} selected "
+                        f"({selection}{', --archs ' + str(archs) if archs else ''})")
     truth = truth_source.lookup(chosen)
     names = run_names(checkpoints)
     calibration = (f"BatchNorm recalibrated on {scoring.calibration_images} train images" if scoring.recalibrate
@@ -138,8 +236,8 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
         run_out = out_dir / name if len(names) > 1 else out_dir
         meta = {"architectures_selected": selection, "sample_seed": seed, "ground_truth": truth_source.source,
                 "chance": truth_source.chance, "dataset": dataset.name}
-        metrics = rank_checkpoint(path, dataset, chosen, truth, scoring, run_out, meta,
-                                  progress=progress, bootstrap=bootstrap, weights=weights)
+        metrics = rank_checkpoint(path, dataset, chosen, truth, scoring, run_out, meta, progress=progress,
+                                  bootstrap=bootstrap, weights=weights, execution=execution, data=data)
         results[name] = metrics
         if on_ranked is not None:
             on_ranked(name, path, metrics, about)

@@ -25,7 +25,12 @@ import torch
 from torch import nn
 
 from harness.errors import UnknownNameError, UserError
-from harness.search.searcher import Searcher, get_searcher, method_names
+from harness.search.searcher import (
+    Searcher,
+    describe_hyperparameters,
+    get_searcher,
+    method_names,
+)
 from harness.space import NUM_EDGES, NUM_OPS, Architecture
 
 
@@ -125,7 +130,8 @@ def make_method(name: str, seed: int, hyperparameters: dict[str, Any]) -> Supern
     cls = get_searcher(name)
     try:
         return cls(seed=seed, **hyperparameters)
-    except TypeError as exc:
-        raise UserError(f"bad hyper-parameter for {name}: {exc}") from None
+    except TypeError as exc:  # an unknown key, most often: say which ones the class takes
+        raise UserError(f"bad hyper-parameter for {name}: {exc}; {name} takes: "
+                        f"{describe_hyperparameters(cls)}") from None
     except ValueError as exc:
         raise UserError(f"{name}: {exc}") from None

@@ -24,6 +24,7 @@ bounded and continuous.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,13 +45,17 @@ from harness.oneshot.training import TrainConfig, load_checkpoint
 from harness.search.benchmark import Result
 from harness.space import Architecture
 
+#: Valid images each architecture is scored on when no number is given (fewer on a smaller split).
+DEFAULT_EVAL_IMAGES = 1000
+
 
 @dataclass(frozen=True)
 class ScoringConfig:
     """How many images each architecture is recalibrated and evaluated on."""
 
     calibration_images: int = 640
-    eval_images: int = 1000
+    #: None: ``DEFAULT_EVAL_IMAGES``, or the whole valid split when it is smaller (``for_dataset``).
+    eval_images: int | None = None
     batch_size: int = 250
     recalibrate: bool = True
     seed: int = 0
@@ -67,6 +72,25 @@ class ScoringConfig:
         if self.score not in self.SCORES:
             raise ValueError(f"score must be one of {sorted(self.SCORES)}, got {self.score!r}")
         check_precision(self.precision)
+
+    def for_dataset(self, dataset: Dataset) -> ScoringConfig:
+        """This config with its image counts settled for ``dataset``, before any scoring.
+
+        An ``eval_images`` left None becomes ``DEFAULT_EVAL_IMAGES`` or the whole valid split
+        when that is smaller; a count given larger than its split (valid, or train for the
+        recalibration images) is a UserError naming the split's size, rather than a count that
+        is capped without a word while reports state the number asked for.
+        """
+        valid, train = len(dataset.split("valid")[1]), len(dataset.split("train")[1])
+        for option, count, split, size in (("--eval-images", self.eval_images, "valid", valid),
+                                           ("--calibration-images", self.calibration_images if self.recalibrate
+                                            else 0, "train", train)):
+            if count is not None and count > size:
+                raise UserError(f"{option} {count} is more than the {size:,} images of the {dataset.name} "
+                                f"{split} split; give at most {size}")
+        if self.eval_images is not None:
+            return self
+        return dataclasses.replace(self, eval_images=min(DEFAULT_EVAL_IMAGES, valid))
 
     def ranking_score(self, figures: np.ndarray) -> np.ndarray:
         """The figure that ranks architectures (higher is better) from ``score_many``'s (n, 3) output."""
@@ -89,7 +113,7 @@ class SupernetScorer:
 
     def __init__(self, model: Supernet, dataset: Dataset, config: ScoringConfig | None = None,
                  channels_last: bool = True) -> None:
-        config = config or ScoringConfig()
+        config = (config or ScoringConfig()).for_dataset(dataset)
         self.model, self.dataset, self.config = model, dataset, config
         device = next(model.parameters()).device
         self.autocast = autocast_factory(config.precision, device)

@@ -15,7 +15,10 @@ on Ctrl-C / SIGTERM (at the next step boundary), ``torch.load(weights_only=True)
 So a resumed run ends with exactly the weights and accuracies of an uninterrupted one.
 
 Finished results are appended to a CSV (``RESULTS_HEADER``) that ``nas-harness rank
---ground-truth`` reads, so supernets can be ranked on a dataset that has no table.
+--ground-truth`` reads, so supernets can be ranked on a dataset that has no table. Each row
+records the protocol it was trained under (``PROTOCOL_COLUMNS``, besides dataset, epochs and
+seed), and a file holds one protocol: a run with other settings is refused before it trains.
+Files written before those columns existed (``LEGACY_RESULTS_HEADER``) are still read.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ from torch.nn import functional as F
 from harness.errors import UserError
 from harness.oneshot.data import Dataset
 from harness.oneshot.network import TinyNetwork, count_parameters
-from harness.oneshot.precision import autocast_factory
+from harness.oneshot.precision import autocast_factory, uses_bf16
 from harness.oneshot.training import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
@@ -57,7 +61,17 @@ from harness.space import Architecture, as_architecture, parse_architecture
 
 METHOD_NAME = "standalone"
 RESULT_NAME = "result.json"
-RESULTS_HEADER = ("arch", "valid_accuracy", "test_accuracy", "dataset", "epochs", "seed", "seconds")
+#: The header of results files written before the protocol columns: still read (and appended to), but
+#: their rows say only the dataset, epochs and seed they were trained with.
+LEGACY_RESULTS_HEADER = ("arch", "valid_accuracy", "test_accuracy", "dataset", "epochs", "seed", "seconds")
+#: Every setting besides dataset, epochs and seed that changes a stand-alone result (``result_protocol``):
+#: ``steps_per_epoch`` is the number of steps each epoch actually ran, ``precision`` the arithmetic used
+#: (``fp32`` or ``bf16``, "auto" resolved on the device that trained).
+PROTOCOL_COLUMNS = ("batch_size", "lr", "lr_min", "momentum", "nesterov", "weight_decay", "C", "N",
+                    "steps_per_epoch", "precision")
+RESULTS_HEADER = (*LEGACY_RESULTS_HEADER, *PROTOCOL_COLUMNS)
+#: The columns that must agree between the rows of one results file (one ground truth, one protocol).
+PROTOCOL_KEYS = ("dataset", "epochs", "seed", *PROTOCOL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,7 @@ class StandaloneTrainer:
             "seconds": seconds,
             "params": count_parameters(self.model) / 1e6,
             "config": asdict(self.config),
+            "protocol": result_protocol(self.config, self.dataset, self.device),
         }
         # The folder's name, said in the file: this project's index, not NB201's official one.
         (self.run_dir / RESULT_NAME).write_text(json.dumps({**result, "harness_index": self.arch.index}, indent=1)
@@ -322,10 +337,27 @@ def train_standalone(arch: Architecture | str, dataset: Dataset, config: Standal
     """Train ``arch`` from scratch on ``dataset``'s train split; its valid and test accuracy and run facts.
 
     The dict holds ``arch`` (string), ``dataset``, ``valid_accuracy`` and ``test_accuracy`` (%),
-    ``train_loss`` (last epoch), ``epochs``, ``seed``, ``seconds``, ``params`` (millions) and
-    ``config``. ``resume`` continues ``run_dir``'s checkpoint; without it an existing one is refused.
+    ``train_loss`` (last epoch), ``epochs``, ``seed``, ``seconds``, ``params`` (millions),
+    ``config`` and ``protocol`` (``result_protocol``). ``resume`` continues ``run_dir``'s
+    checkpoint; without it an existing one is refused.
     """
     return StandaloneTrainer(arch, dataset, config, run_dir, progress=progress).train(resume=resume)
+
+
+def result_protocol(config: StandaloneConfig, dataset: Dataset, device: torch.device | None = None) -> dict[str, Any]:
+    """The settings besides dataset, epochs and seed that a result of ``config`` on ``dataset`` depends on.
+
+    Keys are ``PROTOCOL_COLUMNS``; ``steps_per_epoch`` is the number of steps an epoch runs (a cap
+    above the split's batches changes nothing) and ``precision`` the arithmetic on ``device``
+    (default: the one ``config.device`` resolves to), so "auto" on a GPU and on a CPU differ.
+    """
+    device = device if device is not None else resolve_device(config.device)
+    full = len(dataset.train_y) // config.batch_size
+    return {"batch_size": config.batch_size, "lr": float(config.lr), "lr_min": float(config.lr_min),
+            "momentum": float(config.momentum), "nesterov": bool(config.nesterov),
+            "weight_decay": float(config.weight_decay), "C": config.C, "N": config.N,
+            "steps_per_epoch": min(full, config.steps_per_epoch or full),
+            "precision": "bf16" if uses_bf16(config.precision, device) else "fp32"}
 
 
 # -- the results file ------------------------------------------------------------------------
@@ -335,37 +367,71 @@ def _format(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def read_results(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The rows of a results file (empty when it does not exist); a UserError for another file's header."""
-    path = Path(path)
+def protocol_text(value: Any) -> str:
+    """A protocol setting as the results file writes it (floats exactly, e.g. ``0.0005``; None as empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _header(path: Path) -> tuple[str, ...] | None:
+    """The header of a results file (None when it does not exist or is empty); a UserError for another file's."""
     if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, newline="") as handle:
+        header = tuple(next(csv.reader(handle), ()))
+    if header not in (RESULTS_HEADER, LEGACY_RESULTS_HEADER):
+        raise UserError(f"{path} is not a stand-alone results file: its header is {','.join(header)!r}, "
+                        f"expected {','.join(RESULTS_HEADER)!r}")
+    return header
+
+
+def records_protocol(path: str | os.PathLike) -> bool:
+    """Whether a results file records each row's protocol (True too for a file not written yet)."""
+    return _header(Path(path)) != LEGACY_RESULTS_HEADER
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a results file (empty when it does not exist); a UserError for another file's header.
+
+    Rows of a file written before the protocol columns have only the ``LEGACY_RESULTS_HEADER`` keys.
+    """
+    path = Path(path)
+    header = _header(path)
+    if header is None:
         return []
     with open(path, newline="") as handle:
         reader = csv.reader(handle)
-        header = tuple(next(reader, ()))
-        if header != RESULTS_HEADER:
-            raise UserError(f"{path} is not a stand-alone results file: its header is {','.join(header)!r}, "
-                            f"expected {','.join(RESULTS_HEADER)!r}")
-        return [dict(zip(RESULTS_HEADER, row, strict=False)) for row in reader if row]
+        next(reader)
+        return [dict(zip(header, row, strict=False)) for row in reader if row]
 
 
 def append_result(path: str | os.PathLike, row: dict[str, Any]) -> None:
-    """Append one result (a dict with the ``RESULTS_HEADER`` keys; others ignored) to a results CSV.
+    """Append one result (a dict with the ``LEGACY_RESULTS_HEADER`` keys and ``protocol``, a dict with the
+    ``PROTOCOL_COLUMNS`` keys, as ``train_standalone`` returns; others ignored) to a results CSV.
 
     The file is created with its header when absent; each row goes out in a single write and
-    is flushed, so an interrupted run leaves whole rows only.
+    is flushed, so an interrupted run leaves whole rows only. A file written before the
+    protocol columns gets rows in its own format.
     """
     path = Path(path)
-    missing = [key for key in RESULTS_HEADER if key not in row]
+    protocol = row.get("protocol") or {}
+    missing = [key for key in LEGACY_RESULTS_HEADER if key not in row]
+    missing += [f"protocol[{key!r}]" for key in PROTOCOL_COLUMNS if key not in protocol]
     if missing:
         raise ValueError(f"a result row needs {', '.join(missing)}")
-    read_results(path)  # refuses a file with another header
+    header = _header(path)  # refuses a file with another header
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    new = not path.exists() or path.stat().st_size == 0
-    if new:
-        writer.writerow(RESULTS_HEADER)
-    writer.writerow([_format(row[key]) for key in RESULTS_HEADER])
+    if header is None:
+        header = RESULTS_HEADER
+        writer.writerow(header)
+    cells = [_format(row[key]) for key in LEGACY_RESULTS_HEADER]
+    if header == RESULTS_HEADER:
+        cells += [protocol_text(protocol[key]) for key in PROTOCOL_COLUMNS]
+    writer.writerow(cells)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", newline="") as handle:
         handle.write(buffer.getvalue())
@@ -373,18 +439,39 @@ def append_result(path: str | os.PathLike, row: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
-def finished_architectures(path: str | os.PathLike, dataset: str, epochs: int, seed: int) -> set[Architecture]:
+def protocol_of(record: Mapping[str, Any]) -> dict[str, str]:
+    """The ``PROTOCOL_KEYS`` a result records, as text: a results-file row, or a result dict / result.json
+    (whose protocol is nested under ``protocol``). Settings it does not record are left out."""
+    values = {key: record[key] for key in PROTOCOL_KEYS if key in record}
+    nested = record.get("protocol")
+    if isinstance(nested, Mapping):
+        values.update({key: nested[key] for key in PROTOCOL_COLUMNS if key in nested})
+    return {key: protocol_text(value) for key, value in values.items() if value not in (None, "")}
+
+
+def protocol_differences(theirs: Mapping[str, str], ours: Mapping[str, str]) -> list[str]:
+    """``"key A vs B"`` for every setting both record with different values, in ``PROTOCOL_KEYS`` order."""
+    return [f"{key} {theirs[key]} vs {ours[key]}" for key in PROTOCOL_KEYS
+            if key in theirs and key in ours and theirs[key] != ours[key]]
+
+
+def finished_architectures(path: str | os.PathLike, dataset: str, epochs: int, seed: int,
+                           protocol: Mapping[str, Any] | None = None) -> set[Architecture]:
     """Architectures already in a results file; a UserError when its rows come from another protocol.
 
-    One file holds one ground truth: rows for another dataset, epoch count or seed would make
-    ``rank`` compare unlike accuracies, so they are refused rather than mixed.
+    One file holds one ground truth: rows for another dataset, epoch count or seed, or (with
+    ``protocol``, ``result_protocol``'s dict) trained with other settings, would make ``rank``
+    compare unlike accuracies, so they are refused rather than mixed. Rows of a file written
+    before the protocol columns can be checked on dataset, epochs and seed only.
     """
+    ours = protocol_of({"dataset": dataset, "epochs": epochs, "seed": seed, "protocol": protocol or {}})
     finished = set()
     for number, row in enumerate(read_results(path), start=2):
-        theirs = (row.get("dataset"), row.get("epochs"), row.get("seed"))
-        if theirs != (dataset, str(epochs), str(seed)):
-            raise UserError(f"{path}, line {number}: a result for dataset {theirs[0]}, {theirs[1]} epochs, seed "
-                            f"{theirs[2]}; this run is {dataset}, {epochs} epochs, seed {seed} (use another --results)")
+        differences = protocol_differences(protocol_of(row), ours)
+        if differences:
+            raise UserError(f"{path}, line {number}: a result trained with other settings: "
+                            f"{', '.join(differences)} (file vs this run, which is {dataset}, {epochs} epochs, "
+                            f"seed {seed}); one results file holds one protocol: pass another --out or --results")
         try:
             finished.add(parse_architecture(row["arch"]))
         except UserError as exc:

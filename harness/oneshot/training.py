@@ -98,6 +98,9 @@ class TrainConfig:
         check_common_settings(self)
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"ema_decay must be in [0, 1) (0: no weight average), got {self.ema_decay}")
+        if self.grad_clip is not None and not 0 < self.grad_clip <= FLOAT32_MAX:
+            raise UserError(f"grad_clip must be a positive gradient norm, or None for no clipping "
+                            f"(--grad-clip 0), got {self.grad_clip}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -114,14 +117,25 @@ class TrainConfig:
 # -- pieces ---------------------------------------------------------------------------------
 
 
+#: The largest float32: a learning rate (or another optimiser setting) above it cannot be used at all.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_common_settings(config: Any) -> None:
     """The checks every training config shares (sizes, learning rates, step cap, seed, device)."""
     positive = {"epochs": config.epochs, "batch_size": config.batch_size, "C": config.C, "N": config.N}
     for name, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{name} must be a positive integer, got {value!r}")
+    for name in ("lr", "lr_min", "momentum", "weight_decay"):  # the optimiser holds them as float32
+        value, low = getattr(config, name), "positive" if name == "lr" else "non-negative"
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= FLOAT32_MAX
+                or (name == "lr" and value == 0)):
+            raise UserError(f"{name} must be a {low} number float32 can hold (at most {FLOAT32_MAX:.3g}), "
+                            f"got {value!r}")
     if not (config.lr > 0 and 0 <= config.lr_min <= config.lr):
-        raise UserError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={config.lr}, lr_min={config.lr_min}")
+        raise UserError(f"need lr > 0 and 0 <= lr_min <= lr (the cosine goes from lr down to lr_min), "
+                        f"got lr={config.lr}, lr_min={config.lr_min}")
     if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
         raise UserError(f"steps_per_epoch must be positive, got {config.steps_per_epoch}")
     if config.threads is not None and config.threads < 1:

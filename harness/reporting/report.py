@@ -42,6 +42,15 @@ _SAME_FIGURE_SENTENCE = (
     "number reported here, so these results measure how fast each method finds good cells on "
     "that number, not how well its choice generalises to held-out data."
 )
+_FITTED_ON_REPORT_SENTENCE = (
+    "The reward is a prediction fitted on the reported figure itself: the surrogate was trained "
+    "on the report metric of its training architectures, so the report is not held out (the "
+    "search was steered by a model of the very number reported here); these results measure "
+    "how well each method searches that model, not how its choice generalises to held-out data."
+)
+_DIFFERENT_FIGURES_SENTENCE = (
+    "The reward and the reported metric are different figures: the test figure never steered the search."
+)
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,9 @@ class ReportMetadata:
 
     ``optimum`` is the best report-metric value in the table (the reference for regret;
     None when unknown); ``target`` the figure for queries-to-target (None: not computed).
-    ``reward_is_report_metric`` defaults to whether the two metric names are equal.
+    ``reward_is_report_metric`` defaults to whether the two metric names are equal;
+    ``reward_fitted_on_report_metric`` says that the reward, though another figure, is a
+    prediction fitted on the reported one (a surrogate of a table whose reward is its report).
     ``budget`` is the query budget per run (None: no cap), ``time_budget`` the simulated
     training time per run in seconds (None: none), ``cost_metric`` what a query's cost is
     (when the benchmark says).
@@ -65,6 +76,7 @@ class ReportMetadata:
     reward_is_report_metric: bool | None = None
     time_budget: float | None = None
     cost_metric: str | None = None
+    reward_fitted_on_report_metric: bool = False
 
     def __post_init__(self) -> None:
         if self.reward_is_report_metric is None:
@@ -76,7 +88,9 @@ class ReportMetadata:
         """Read name, metrics, optimum and cost metric from a benchmark (``test_optimum``, ``cost_metric``).
 
         The reward counts as the reported figure when the metric names match or, for a
-        table, when its validation and test columns hold identical numbers.
+        table, when its validation and test columns hold identical numbers; a benchmark's
+        ``fitted_on_report_metric`` (``surrogates.learned.SurrogateBenchmark``) says that its
+        reward is a model fitted on the reported figure.
         """
         same = benchmark.reward_metric == benchmark.report_metric
         val = getattr(benchmark, "val_accuracy", None)
@@ -94,6 +108,7 @@ class ReportMetadata:
             reward_is_report_metric=same,
             time_budget=None if time_budget is None else float(time_budget),
             cost_metric=getattr(benchmark, "cost_metric", None),
+            reward_fitted_on_report_metric=bool(getattr(benchmark, "fitted_on_report_metric", False)),
         )
 
     @property
@@ -166,7 +181,9 @@ def build_summary(
         values = np.asarray(final, dtype=np.float64)
         n = values.size
         mean = float(values.mean()) if n else math.nan
-        low, high = stats.bootstrap_mean_ci(values, n_boot=n_boot, confidence=confidence, seed=seed)
+        # One run has no spread: its interval would be a single point, so it is not given.
+        low, high = (stats.bootstrap_mean_ci(values, n_boot=n_boot, confidence=confidence, seed=seed) if n >= 2
+                     else (math.nan, math.nan))
         target = None
         if metadata.target is not None:
             target = stats.summarise_queries_to_target(
@@ -198,6 +215,7 @@ def build_summary(
         "reward_metric": metadata.reward_metric,
         "report_metric": metadata.report_metric,
         "reward_is_report_metric": bool(metadata.reward_is_report_metric),
+        "reward_fitted_on_report_metric": bool(metadata.reward_fitted_on_report_metric),
         "optimum": metadata.optimum,
         "budget": metadata.budget,
         "time_budget_seconds": metadata.time_budget,
@@ -357,10 +375,22 @@ def _num(value: float | None, decimals: int) -> str:
     return "-" if value is None else f"{value:.{decimals}f}"
 
 
+#: What the std and CI cells of a method with a single run say.
+NOT_AVAILABLE = "n/a"
+
+
 def _ci(method: Mapping[str, Any], decimals: int) -> str:
     if method["ci_low"] is None:
-        return "-"
+        return NOT_AVAILABLE if method["n_runs"] == 1 else "-"
     return f"[{method['ci_low']:.{decimals}f}, {method['ci_high']:.{decimals}f}]"
+
+
+def _spread_note(summary: Mapping[str, Any]) -> str | None:
+    """Why some methods show no std or CI (a single run has no spread), or None."""
+    single = [name for name, m in summary["methods"].items() if m["n_runs"] == 1]
+    if not single:
+        return None
+    return f"std and CI are n/a for {', '.join(single)}: one run has no spread (they need at least 2 seeds)"
 
 
 def _target_cells(method: Mapping[str, Any]) -> tuple[str, str]:
@@ -382,7 +412,7 @@ def _method_rows(summary: Mapping[str, Any]) -> list[list[str]]:
                 name,
                 str(m["n_runs"]),
                 _num(m["mean"], d),
-                _num(m["std"], d),
+                NOT_AVAILABLE if m["std"] is None and m["n_runs"] == 1 else _num(m["std"], d),
                 _ci(m, d),
                 _num(m["median"], d),
                 _num(m["regret_mean"], d),
@@ -415,8 +445,14 @@ def format_table(summary: Mapping[str, Any]) -> str:
         f"(budget {_short_budget(summary)})",
         *_plain_table(_method_header(summary), _method_rows(summary)),
     ]
+    spread = _spread_note(summary)
+    if spread:
+        out.append(f"note: {spread}")
     if summary.get("reward_is_report_metric"):
         out.append("note: reward and reported metric are the same figure")
+    elif summary.get("reward_fitted_on_report_metric"):
+        out.append("note: the reward is a prediction fitted on the reported figure itself, so the report is not "
+                   "held out from the search")
     return "\n".join(out) + "\n"
 
 
@@ -464,11 +500,10 @@ def render_report_md(summary: Mapping[str, Any], plots: Mapping[str, str] | None
     ]
     if summary.get("reward_is_report_metric"):
         lines.append(f"- **{_SAME_FIGURE_SENTENCE}**")
+    elif summary.get("reward_fitted_on_report_metric"):
+        lines.append(f"- **{_FITTED_ON_REPORT_SENTENCE}**")
     else:
-        lines.append(
-            "- The reward and the reported metric are different figures: the test figure never "
-            "steered the search."
-        )
+        lines.append(f"- {_DIFFERENT_FIGURES_SENTENCE}")
     if summary.get("interrupted"):
         lines.append("- **Interrupted:** the comparison was stopped early; only finished runs are reported.")
     if not summary["methods"] and summary.get("oneshot"):
@@ -492,6 +527,9 @@ def render_report_md(summary: Mapping[str, Any], plots: Mapping[str, str] | None
         "",
         *_md_table(_method_header(summary), _method_rows(summary)),
     ]
+    spread = _spread_note(summary)
+    if spread:
+        lines += ["", f"{spread[0].upper()}{spread[1:]}."]
     given = {name: m["spec"] for name, m in summary["methods"].items() if m.get("spec", name) != name}
     if given:
         lines += ["", "Methods shown by their class's name were run as: "

@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.filelock import locked
 from harness.search.run import RunRecord
 
@@ -84,6 +85,54 @@ def default_artifact_location(uri: str) -> str | None:
     if db is None:
         return None
     return (db.resolve().parent / "mlartifacts").as_uri()
+
+
+#: The stores ``nas-harness ui`` browses, in the words its refusals use.
+UI_STORES = ("sqlite:///PATH/TO/mlflow.db (a store a compare, train or rank wrote), http(s)://HOST:PORT (a "
+             "tracking server), or a postgresql:// or mysql:// database")
+#: MLflow refuses its old folder store (``file://``, or a bare path) unless told otherwise; the harness writes sqlite.
+_UI_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql")
+
+
+def check_ui_store(uri: str | None = None) -> str:
+    """The store ``uri`` (default: ``default_tracking_uri()``) when there is one to browse; else a UserError.
+
+    The UI only reads, so a store that does not exist is refused rather than created empty,
+    and a bare path (MLflow would take it for a folder of runs) is refused as not a URI.
+    """
+    uri = uri or default_tracking_uri()
+    scheme = uri.split("://", 1)[0].lower().split("+", 1)[0] if "://" in uri else ""
+    if not scheme:
+        raise UserError(f"--tracking-uri {uri} is not a store URI; accepted: {UI_STORES}")
+    if scheme == "file":
+        raise UserError(f"--tracking-uri {uri}: MLflow no longer serves folder (file://) stores; accepted: {UI_STORES}")
+    if scheme not in _UI_SCHEMES:
+        raise UserError(f"--tracking-uri {uri}: unknown kind of store {scheme!r}; accepted: {UI_STORES}")
+    if scheme == "sqlite":
+        db = sqlite_path(uri)
+        if db is None:
+            raise UserError(f"--tracking-uri {uri} names no database file (an in-memory store holds nothing to "
+                            f"browse); accepted: {UI_STORES}")
+        if not db.exists():
+            raise UserError(f"no tracking store at {db}; run a compare first, or pass --tracking-uri")
+        if not db.is_file() or not os.access(db, os.R_OK):
+            raise UserError(f"the tracking store {db} is not a readable file; pass --tracking-uri")
+    return uri
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """A UserError when nothing could listen on ``host``:``port`` (another server holds it), before a server starts."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+        try:
+            sock.bind((host, int(port)))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is already in use; pick another with --port") from None
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from None
 
 
 def ui_command(uri: str | None = None, port: int = 5000) -> list[str]:
@@ -217,6 +266,18 @@ class NullTracker(BaseTracker):
     """Tracks nothing (``--no-mlflow``); never imports mlflow."""
 
 
+#: The longest error line a tracking warning shows whole; a longer one is cut at a word boundary.
+_MAX_DETAIL = 1000
+
+
+def _shorten(line: str, limit: int = _MAX_DETAIL) -> str:
+    """``line`` whole when it fits in ``limit`` characters, else cut before the word that crosses it, with '...'."""
+    if len(line) <= limit:
+        return line
+    cut = line.rfind(" ", 0, limit - 3)
+    return line[: cut if cut > 0 else limit - 3].rstrip() + " ..."
+
+
 @contextlib.contextmanager
 def _quiet_startup() -> Iterator[None]:
     """Hide INFO chatter of store creation and schema migration; warnings and errors still show."""
@@ -260,7 +321,7 @@ class Tracker(BaseTracker):
     # -- failure handling -------------------------------------------------------------------
     def _disable(self, exc: BaseException) -> None:
         lines = str(exc).strip().splitlines()
-        detail = lines[0][:300] if lines else ""
+        detail = _shorten(lines[0]) if lines else ""
         self.error = f"{type(exc).__name__}: {detail}"
         self.enabled = False
         logger.warning("MLflow tracking disabled (%s); %s; the run continues untracked", self.uri, self.error)

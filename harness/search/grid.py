@@ -6,14 +6,11 @@ which worker ran it or in which order, so any ``workers`` gives identical trajec
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.interrupts import forking_workers, worker_ignores_stop_signals
+from harness.execution.executors import ExecutionSettings, map_unordered
 from harness.search.benchmark_specs import resolve_benchmark
 from harness.search.run import RunRecord, run_search
 from harness.search.searcher import make_searcher, takes_budget
@@ -45,50 +42,22 @@ def execute(spec: RunSpec) -> RunRecord:
     return record
 
 
-def _init_worker() -> None:
-    # Ctrl-C is the parent's to handle: it cancels what has not started and keeps what finished.
-    # SIGTERM ends a worker quietly, whatever handler the parent had when it forked.
-    worker_ignores_stop_signals()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+def _execute_task(_context: None, spec: RunSpec) -> RunRecord:
+    return execute(spec)
 
 
-def iter_grid(specs: list[RunSpec], workers: int = 1) -> Iterator[tuple[RunSpec, RunRecord]]:
-    """Yield (spec, record) for every spec as runs complete; ``workers`` > 1 uses processes.
+def iter_grid(specs: list[RunSpec], workers: int = 1,
+              execution: ExecutionSettings | None = None) -> Iterator[tuple[RunSpec, RunRecord]]:
+    """Yield (spec, record) for every spec as runs complete, on ``execution`` (default: ``workers``
+    local processes, single-threaded; ``harness.execution.executors``).
 
-    Closing the generator early (e.g. on KeyboardInterrupt in the consumer) cancels the
-    runs not yet started.
+    Closing the generator early (e.g. on KeyboardInterrupt in the consumer) stops the runs
+    not yet finished. No more workers are started than there are runs.
     """
-    if workers <= 1 or len(specs) <= 1:
-        for spec in specs:
-            yield spec, execute(spec)
-        return
-    # Fork keeps the already-loaded table; workers run single-threaded torch.
-    context = multiprocessing.get_context("fork")
-    # Warm the benchmark cache in the parent so forked workers inherit it.
-    for name in {s.benchmark for s in specs}:
-        resolve_benchmark(name)
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
-    futures: dict[Future, RunSpec] = {}
-    try:
-        with forking_workers():  # the first submit forks every worker
-            for spec in specs:
-                futures[executor.submit(execute, spec)] = spec
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: (futures[f].method, futures[f].seed)):
-                yield futures[future], future.result()
-    finally:
-        in_flight = [future for future in futures if not future.done()]
-        for future in futures:
-            future.cancel()
-        if in_flight:  # stopped early (Ctrl-C): runs still going are abandoned, not waited for
-            for process in list((getattr(executor, "_processes", None) or {}).values()):
-                process.terminate()
-        executor.shutdown(wait=True, cancel_futures=True)
+    execution = execution or ExecutionSettings(workers=max(1, min(workers, len(specs) or 1)))
+    if execution.executor == "local" and execution.workers > 1:
+        # Warm the benchmark cache here, so forked workers inherit the loaded tables.
+        for name in {s.benchmark for s in specs}:
+            resolve_benchmark(name)
+    for index, record in map_unordered(_execute_task, specs, execution):
+        yield specs[index], record

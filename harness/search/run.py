@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from harness.errors import UserError
+from harness.errors import SearcherFailed, UserError
 from harness.search.benchmark import Benchmark, benchmark_for_run
 from harness.search.searcher import Searcher
 from harness.space import NUM_ARCHITECTURES, Architecture
@@ -136,8 +137,8 @@ def run_search(
     """
     if budget is None and time_budget is None:
         raise ValueError("give a query budget, a time budget or both")
-    if budget is not None and budget <= 0:
-        raise ValueError(f"budget must be a positive number of queries, got {budget}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget <= 0):
+        raise ValueError(f"budget must be a positive whole number of queries, got {budget!r}")
     if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
     method = label or searcher.name
@@ -155,7 +156,10 @@ def run_search(
     spent = 0.0
     query = 0
     while budget is None or query < budget:
-        arch = searcher.ask()
+        try:
+            arch = searcher.ask()
+        except Exception as exc:  # the searcher's code, often a plug-in's: say which run and where
+            raise _failed(method, searcher.seed, query + 1, "ask", exc) from exc
         result = benchmark.query(arch)
         cost = float(result.cost_seconds)
         if time_budget is not None:
@@ -168,7 +172,10 @@ def run_search(
                                     f"({cost:g} s, {arch}); the run could not query anything")
                 record.stop = STOP_TIME
                 break
-        searcher.tell(arch, result)
+        try:
+            searcher.tell(arch, result)
+        except Exception as exc:
+            raise _failed(method, searcher.seed, query + 1, "tell", exc) from exc
         spent += cost
         query += 1
         if incumbent is None or result.val_accuracy > incumbent[1]:
@@ -193,3 +200,12 @@ def run_search(
     else:
         record.stop = STOP_QUERIES
     return record
+
+
+def _failed(method: str, seed: int, query: int, call: str, exc: Exception) -> SearcherFailed:
+    """One line: which run failed, in which call, with what, and the searcher's line that raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return SearcherFailed(f"{method} (seed {seed}) failed in {call}() at query {query}: "
+                          f"{type(exc).__name__}{': ' + detail if detail else ''}{where}")

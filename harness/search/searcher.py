@@ -144,13 +144,55 @@ def takes_budget(cls: type) -> bool:
                                                   inspect.Parameter.KEYWORD_ONLY)
 
 
+#: Constructor arguments the harness fills itself: never hyper-parameters given by the user.
+_HARNESS_ARGUMENTS = ("seed", "budget")
+
+
+def hyperparameter_defaults(cls: type) -> dict[str, Any] | None:
+    """The keyword arguments ``cls`` takes besides ``seed`` and ``budget`` (which the harness passes), each
+    with its default (``inspect.Parameter.empty`` when it has none), read from the signatures without
+    building it. A constructor with ``**kwargs`` is taken to pass them on to its parent's (as
+    ``super().__init__(seed, **kwargs)`` does), whose arguments are added; None when the keywords
+    reach no parent that names them (the class may take any) or a signature cannot be read."""
+    found: dict[str, Any] = {}
+    passed_on = False  # whether the constructors read so far hand **kwargs to their parent
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass in (Searcher, object):
+            # **kwargs that reach the harness's base: nothing says which keys the class uses.
+            return None if passed_on else found
+        try:
+            parameters = inspect.signature(klass.__init__).parameters
+        except (TypeError, ValueError):  # pragma: no cover - a constructor whose signature cannot be read
+            return None
+        for p in list(parameters.values())[1:]:  # after self
+            if (p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+                    and p.name not in _HARNESS_ARGUMENTS):
+                found.setdefault(p.name, p.default)
+        passed_on = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        if not passed_on:
+            return found
+    return None  # pragma: no cover - every class ends at object
+
+
+def describe_hyperparameters(cls: type) -> str:
+    """``hyperparameter_defaults`` in words: ``name=default, ...`` ("none" when it takes none)."""
+    defaults = hyperparameter_defaults(cls)
+    if defaults is None:
+        return "any keyword (the constructor takes **kwargs)"
+    return ", ".join(name if default is inspect.Parameter.empty else f"{name}={default!r}"
+                     for name, default in defaults.items()) or "none"
+
+
 def make_searcher(name: str, seed: int, hyperparameters: Mapping[str, Any] | None = None,
                   budget: int | None = None) -> Searcher:
     """Build the searcher ``name`` for a run: ``cls(seed=seed, **hyperparameters)``.
 
     A class whose ``__init__`` takes a ``budget`` parameter is also passed ``budget``, the run's
-    number of queries (when given); setting it as a hyper-parameter as well is refused. A
-    constructor that refuses its arguments (TypeError or ValueError) is a UserError.
+    number of queries (when given); setting it as a hyper-parameter as well is refused. A key
+    the constructor does not take, or a constructor that refuses its arguments (TypeError or
+    ValueError), is a UserError listing the hyper-parameters it takes.
     """
     cls = get_searcher(name)
     kwargs = dict(hyperparameters or {})
@@ -163,7 +205,8 @@ def make_searcher(name: str, seed: int, hyperparameters: Mapping[str, Any] | Non
         return cls(seed=seed, **kwargs)
     except (TypeError, ValueError) as exc:
         given = ", ".join(f"{key}={value!r}" for key, value in {"seed": seed, **kwargs}.items())
-        raise UserError(f"{name}({given}) refused: {type(exc).__name__}: {exc}") from None
+        raise UserError(f"{name}({given}) refused: {type(exc).__name__}: {exc}; {name} takes: "
+                        f"{describe_hyperparameters(cls)}") from None
 
 
 def method_label(name: str) -> str:

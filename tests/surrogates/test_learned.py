@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from scipy.stats import kendalltau
@@ -150,3 +152,35 @@ def test_study_rows_summary_and_table(table):
     pivot = format_pivot(summary)
     assert pivot.splitlines()[0] == "| kendall_tau | n=50 |"
     assert pivot.splitlines()[3] == f"| xgboost | {np.mean(taus):.3f} |"
+
+
+def test_a_surrogate_says_whether_it_was_fitted_on_the_reported_figure(table, split_table):
+    assert SurrogateBenchmark(table, "gp", n=50).fitted_on_report_metric is True  # the table's single accuracy
+    assert SurrogateBenchmark(split_table, "gp", n=50).fitted_on_report_metric is False
+
+
+def test_one_seed_has_no_spread_and_the_table_says_what_its_spread_is(table):
+    from surrogates.surrogate_study import spread_note
+
+    rows = run_surrogate_study(table, ["gp"], ns=(50,), seeds=(0,))
+    (entry,) = summarise(rows)
+    assert math.isnan(entry["kendall_tau_std"]) and entry["seeds"] == 1
+    text = format_table([entry])
+    assert "| 50 | gp | structure | 1 | " in text and "± n/a" in text and "± 0.000" not in text
+    assert "mean ± sample standard deviation (ddof=1) over 1 seed " in spread_note([entry])
+    assert "n/a: one value has no spread" in spread_note([entry])
+    two = summarise(run_surrogate_study(table, ["gp"], ns=(50,), seeds=(0, 1)))
+    assert "over 2 seeds" in spread_note(two) and "n/a" not in spread_note(two) + format_table(two)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"models": ["gp", "gp"]}, "--models gives gp more than once"),
+    ({"ns": (50, 60, 50)}, "--n gives 50 more than once"),
+    ({"seeds": (0, 0)}, "seeds gives 0 more than once"),
+])
+def test_a_study_refuses_a_model_size_or_seed_given_twice(table, options, match):
+    fitted = []
+    with pytest.raises(UserError, match=match):
+        run_surrogate_study(table, **{"models": ["gp"], "ns": (50,), "seeds": (0,), **options},
+                            on_fit=fitted.append)
+    assert fitted == []

@@ -196,3 +196,74 @@ def test_list_names_every_method_and_benchmark_kind():
     assert result.returncode == 0
     for name in ("aging_evolution (tabular)", "spos (one-shot)", "darts (one-shot)", "analog:PATH", "nb201:PATH"):
         assert name in result.stdout
+
+
+# -- found by a new user: each is a test now --------------------------------------------------------
+CRASHING_PLUGIN = """
+from harness import Searcher, sample_architecture
+
+
+class Crash(Searcher):
+    def _ask(self):
+        if len(self.history) == 5:
+            raise ValueError("boom at query 6")
+        return sample_architecture(self.rng)
+"""
+
+
+def test_a_plugin_that_fails_mid_run_is_named_in_one_line_and_the_finished_runs_are_reported(tmp_path):
+    (tmp_path / "crash.py").write_text(CRASHING_PLUGIN)
+    result = run_cli("compare", "--methods", "random_search", str(tmp_path / "crash.py") + ":Crash", "--seeds", "2",
+                     "--budget", "10", "--workers", "1", "--no-mlflow", "--no-progress", "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "crash.py:Crash (seed 0) failed in ask() at query 6: ValueError: boom at query 6" in last
+    assert "crash.py:" in last.split("(")[-1]  # where: the plug-in's file and line
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["methods"]["random_search"]["n_runs"] == 2  # what finished is reported
+
+
+def test_sigterm_to_compare_keeps_the_finished_runs(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "blocking.py").write_text("import threading\nfrom harness import Searcher\n\n\n"
+                                          "class Blocking(Searcher):\n    def _ask(self):\n"
+                                          "        threading.Event().wait()\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "compare", "--methods", "random_search",
+                             str(tmp_path / "blocking.py") + ":Blocking", "--seeds", "2", "--budget", "10",
+                             "--workers", "2", "--no-mlflow", "--no-progress", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not ((out / "runs.jsonl").exists() and (out / "runs.jsonl").read_text().count("\n") == 2):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # to the parent only: it must stop its workers too
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert json.loads((out / "summary.json").read_text())["interrupted"] is True
+
+
+def test_a_ranking_needs_three_architectures(supernet, tmp_path):
+    code = "from harness.evaluation.rank import select_architectures as s; print(s('sample', 2, 0)[0].to_string())"
+    arch = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    truth = tmp_path / "truth.csv"
+    truth.write_text(f"arch,test_accuracy\n{arch},50.0\n")
+    one_line_error(run_cli("rank", "--checkpoint", str(supernet), "--ground-truth", str(truth), "--no-mlflow",
+                           "--no-progress", *FEW_IMAGES, "--out", str(tmp_path / "r")), "at least 3 architectures")
+
+
+@pytest.mark.parametrize("command", [
+    ("compare", "--methods", "random_search", "--no-mlflow"),
+    ("train", "--method", "spos", "--dataset", "digits"),
+    ("rank", "--checkpoint", "x"),
+])
+def test_an_empty_out_is_refused(command, tmp_path):
+    one_line_error(run_cli(*command, "--out", "", cwd=tmp_path), "empty string")
+    assert not list(tmp_path.iterdir())
+
+
+def test_one_shot_options_without_a_one_shot_method_are_refused(tmp_path):
+    one_line_error(run_cli("compare", "--methods", "random_search", "--dataset", "nosuch", "--no-mlflow",
+                           "--out", str(tmp_path)), "one-shot settings given (--dataset)")

@@ -120,3 +120,15 @@ def test_mlflow_parent_gets_summary_metrics_and_the_run_is_named_on_screen(tmp_p
         assert metrics[f"{method}.final_ci_low"] == pytest.approx(summary[method]["ci_low"])
         assert metrics[f"{method}.runs"] == 3
     assert os.path.exists(tmp_path / "out" / "compare.json")
+
+
+def test_a_subset_of_the_kept_runs_says_the_others_stay_out_of_the_report(tmp_path):
+    out = tmp_path / "out"
+    assert compare(out, "--seeds", "2", "--no-mlflow").returncode == 0
+    subset = subprocess.run([sys.executable, "-m", "harness.cli", "compare", "--methods", "random_search",
+                             "--budget", "20", "--seeds", "1", "--workers", "1", "--no-progress", "--no-mlflow",
+                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert subset.returncode == 0, subset.stderr
+    assert "3 other finished run(s)" in subset.stderr and "not in this report" in subset.stderr
+    assert len(rows_by_run(out)) == 4  # nothing on disk was dropped
+    assert list(json.loads((out / "summary.json").read_text())["methods"]) == ["random_search"]

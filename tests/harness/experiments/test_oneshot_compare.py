@@ -88,6 +88,16 @@ def test_a_checkpoint_from_other_settings_is_one_line(compared, tmp_path, capsys
     assert len(err.splitlines()) == 1 and "epochs 1 vs 2" in err and "another --out" in err
 
 
+def test_a_checkpoint_from_other_settings_is_refused_before_the_tabular_runs(compared, tmp_path, capsys):
+    shutil.copytree(compared / "oneshot" / "spos-seed0", tmp_path / "oneshot" / "spos-seed0")
+    code = main(["compare", "--methods", "random_search", "spos", *TINY, "--oneshot-epochs", "2",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "epochs 1 vs 2" in err and "--restart" in err
+    assert not (tmp_path / "trajectories.csv").exists() and not (tmp_path / "runs.jsonl").exists()
+
+
 def test_given_supernets_are_searched_not_trained(compared, tmp_path, capsys):
     run = compared / "oneshot" / "spos-seed0"
     assert main(["compare", "--methods", "spos", *TINY, "--supernets", str(run), "--out", str(tmp_path)]) == 0
@@ -151,7 +161,7 @@ def test_tabular_methods_named_alone_need_no_hint(tmp_path, capsys, monkeypatch)
         (["--supernets", "/nonexistent/run"], "--supernets need(s) a dataset"),
         (["--dataset", "digits", "--supernets", "/nonexistent/run"], "no checkpoint at /nonexistent/run"),
         (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-        (["--dataset", "digits", "--tau-archs", "20000"], "--tau-archs must be in 1..15625"),
+        (["--dataset", "digits", "--tau-archs", "20000"], "--tau-archs must be in 3..15625"),
         (["--dataset", "digits", "--oneshot-epochs", "0"], "expected a positive integer, got 0"),
         (["--dataset", "digits", "--ground-truth", "/nonexistent/truth.csv"], "does not exist"),
     ],

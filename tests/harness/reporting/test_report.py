@@ -265,3 +265,34 @@ def test_a_method_shown_by_its_class_name_keeps_the_name_it_was_run_by(tmp_path,
     assert f"prefix = `{spec}`" in (tmp_path / "report.md").read_text()
     plain = build_summary(records, metadata, n_boot=100)
     assert plain["methods"]["prefix"]["spec"] == "prefix"
+
+
+def test_one_run_has_no_std_or_interval_and_the_report_says_why(tmp_path, benchmark):
+    records = [run_search(UniformSearcher(seed=0), benchmark, 10), run_search(PrefixSearcher(seed=0), benchmark, 10),
+               run_search(PrefixSearcher(seed=1), benchmark, 10)]
+    files = write_report(records, ReportMetadata.from_benchmark(benchmark, 10), tmp_path, n_boot=100,
+                         make_plots=False)
+    single, two = files.summary["methods"]["uniform"], files.summary["methods"]["prefix"]
+    assert single["std"] is None and single["ci_low"] is None and single["ci_high"] is None
+    assert two["std"] is not None and two["ci_low"] <= two["mean"] <= two["ci_high"]
+    table = format_table(files.summary)
+    row = next(line for line in table.splitlines() if line.startswith("uniform"))
+    assert row.split()[3:5] == ["n/a", "n/a"]
+    assert "note: std and CI are n/a for uniform: one run has no spread (they need at least 2 seeds)" in table
+    assert "| uniform | 1 |" in files.report_md.read_text() and "one run has no spread" in files.report_md.read_text()
+
+
+def test_a_reward_fitted_on_the_reported_figure_is_said_to_be_so(tmp_path, benchmark):
+    benchmark_like = TabularBenchmark("surrogate:toy", benchmark.val_accuracy, benchmark.test_accuracy,
+                                      "a model of toy test accuracy", "toy test accuracy")
+    benchmark_like.fitted_on_report_metric = True
+    metadata = ReportMetadata.from_benchmark(benchmark_like, 10)
+    assert metadata.reward_fitted_on_report_metric and not metadata.reward_is_report_metric
+    assert not ReportMetadata.from_benchmark(benchmark, 10).reward_fitted_on_report_metric
+    records = [run_search(UniformSearcher(seed=s), benchmark_like, 10) for s in range(2)]
+    files = write_report(records, metadata, tmp_path, n_boot=100, make_plots=False)
+    assert files.summary["reward_fitted_on_report_metric"] is True
+    report = files.report_md.read_text()
+    assert "The reward is a prediction fitted on the reported figure itself" in report
+    assert "never steered the search" not in report
+    assert "note: the reward is a prediction fitted on the reported figure itself" in format_table(files.summary)

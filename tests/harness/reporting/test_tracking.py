@@ -2,6 +2,7 @@ import contextlib
 import io
 import logging
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -244,3 +245,40 @@ def test_provenance_params():
     values = tracking.provenance()
     assert set(values) == {"package_version", "git_commit", "git_dirty"}
     assert values["git_commit"] == "unknown" or len(values["git_commit"]) == 40
+
+
+def test_a_long_mlflow_error_keeps_its_first_line_readable(caplog):
+    url = "https://mlflow.org/docs/latest/self-hosting/migrate-from-file-store"
+    first = f"The filesystem tracking backend is in maintenance mode; {'x ' * 150}See {url} for migration guidance."
+    tracker = Tracker(uri="sqlite:////tmp/unused.db")
+    with caplog.at_level(logging.WARNING, logger="nas_harness.tracking"):
+        tracker._disable(RuntimeError(f"{first}\nsecond line"))
+    assert url in tracker.error and "second line" not in tracker.error  # whole, where 300 characters cut the URL
+    tracker._disable(RuntimeError("word " * 400))
+    assert tracker.error.endswith(" ...") and len(tracker.error) < 1100
+    assert "wor ..." not in tracker.error  # cut between words
+
+
+def test_ui_store_and_port_checks(tmp_path, monkeypatch):
+    from harness.errors import UserError
+    from harness.reporting.tracking import check_port_free, check_ui_store
+
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"")
+    assert check_ui_store(f"sqlite:///{store}") == f"sqlite:///{store}"
+    assert check_ui_store("http://127.0.0.1:5001") == "http://127.0.0.1:5001"
+    for uri, match in ((str(store), "not a store URI"), (f"sqlite:///{tmp_path}/none.db", "no tracking store at"),
+                       (f"sqlite:///{tmp_path}", "not a readable file"), ("sqlite://", "names no database file")):
+        with pytest.raises(UserError, match=match):
+            check_ui_store(uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    assert check_ui_store(None) == f"sqlite:///{store}"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(UserError, match="already in use"):
+            check_port_free(busy.getsockname()[1])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    check_port_free(free)

@@ -175,3 +175,31 @@ def test_a_method_is_shown_by_its_class_name_attribute_when_it_sets_one() -> Non
     assert method_label(f"{__name__}:NamelessChild") == f"{__name__}:NamelessChild"
     assert method_label(f"{__name__}:Counting") == f"{__name__}:Counting"  # the base class's "searcher"
     assert method_label("methods.random_search:RandomSearch") == "random_search"  # registered under its name
+
+
+class PassesOn(TakesBudget):
+    """Hands its other keywords to its parent, as GreedyNAS does to SPOS."""
+
+    def __init__(self, seed: int = 0, width: int = 3, **others) -> None:
+        super().__init__(seed, **others)
+        self.width = width
+
+
+class KeepsAny(Searcher):
+    def __init__(self, seed: int = 0, **options) -> None:
+        super().__init__(seed)
+        self.options = options
+
+
+def test_hyperparameters_are_read_from_the_constructors_and_listed_when_one_is_refused() -> None:
+    from harness.errors import UserError
+    from harness.search.searcher import describe_hyperparameters, hyperparameter_defaults, make_searcher
+
+    assert hyperparameter_defaults(Counting) == {}
+    assert hyperparameter_defaults(TakesBudget) == {"scale": 1.0}  # the budget is the harness's to pass
+    assert hyperparameter_defaults(PassesOn) == {"width": 3, "scale": 1.0}
+    assert hyperparameter_defaults(KeepsAny) is None
+    assert describe_hyperparameters(PassesOn) == "width=3, scale=1.0" and describe_hyperparameters(Counting) == "none"
+    assert "any keyword" in describe_hyperparameters(KeepsAny)
+    with pytest.raises(UserError, match=r"unexpected keyword argument 'colour'; .*PassesOn takes: width=3, scale=1.0"):
+        make_searcher(f"{__name__}:PassesOn", seed=0, hyperparameters={"colour": 1})
