@@ -44,6 +44,7 @@ _EXPORTS = {
     "SupernetMethod": "harness.oneshot.method",
     "StepContext": "harness.oneshot.method",
     "uniform_path": "harness.oneshot.method",
+    "sum_in_float64": "harness.oneshot.loss_meter",
     "DataSettings": "harness.oneshot.data",
     "load_dataset": "harness.oneshot.data",
     "TrainConfig": "harness.oneshot.training",
@@ -67,8 +68,8 @@ __all__ = [
     "SupernetMethod", "TabularBenchmark", "TrainConfig", "UserError", "all_architectures",
     "check_searcher", "get_searcher", "kendall_tau", "load_dataset", "mutate_architecture", "neighbours",
     "parse_architecture", "rank_supernets", "ranking_metrics", "register_searcher", "resolve_benchmark",
-    "run_compare", "run_search", "sample_architecture", "search_trained_supernet", "train_architectures",
-    "train_supernet", "uniform_path",
+    "run_compare", "run_search", "sample_architecture", "search_trained_supernet", "sum_in_float64",
+    "train_architectures", "train_supernet", "uniform_path",
 ]
 
 try:
@@ -104,6 +105,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
         train_supernet,
     )
     from harness.oneshot.data import DataSettings, load_dataset
+    from harness.oneshot.loss_meter import sum_in_float64
     from harness.oneshot.method import StepContext, SupernetMethod, uniform_path
     from harness.oneshot.scoring import ScoringConfig
     from harness.oneshot.standalone import StandaloneConfig

@@ -119,7 +119,7 @@ class DARTS(SupernetMethod):
                 p.copy_(w)
         return alpha_grad - xi * (hessian_terms[0] - hessian_terms[1]) / (2 * eps)
 
-    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         valid_batch = ctx.valid_batch()
         self.arch_optimizer.zero_grad(set_to_none=True)
         self.alpha.grad = self.arch_gradient(ctx, (images, labels), valid_batch).detach()
@@ -128,7 +128,7 @@ class DARTS(SupernetMethod):
         loss = self._loss(ctx, images, labels, self.weights().detach())
         loss.backward()
         ctx.clip_and_step()
-        return float(loss.detach())
+        return loss.detach()
 
     def end_epoch(self, ctx: StepContext, epoch: int) -> dict[str, Any]:
         weights = self.weights().detach().cpu().numpy()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from harness import StepContext, register_searcher
+from harness import StepContext, register_searcher, sum_in_float64
 from harness.space import NUM_EDGES, NUM_OPS, Architecture
 from methods.spos import SPOS, path_loss
 
@@ -24,12 +24,14 @@ class FairNAS(SPOS):
     def hyperparameters(self):
         return {**super().hyperparameters(), "sampler": "strict fairness, 5 paths per step, one update"}
 
-    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         ctx.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        losses = []
         for arch in fair_paths(self.rng):
             loss = path_loss(ctx, images, labels, arch)
             loss.backward()
-            total += float(loss.detach())
+            losses.append(loss.detach())
         ctx.clip_and_step()
-        return total / NUM_OPS
+        # Summed in float64 in path order, as Python floats would be: the same figure on the CPU,
+        # and no host synchronisation on a GPU.
+        return sum_in_float64(losses) / NUM_OPS

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import Searcher, StepContext, register_searcher, uniform_path
+from harness import Searcher, StepContext, register_searcher, sum_in_float64, uniform_path
 from harness.space import Architecture
 from methods.spos import SPOS, path_loss
 from methods.spos_evolution import SposEvolution
@@ -90,21 +90,21 @@ class GreedyNAS(SPOS):
             _, dropped = heapq.heappop(self.pool)
             self._pooled.discard(dropped)
 
-    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         paths = self.sample_paths(ctx.progress)
         valid_images, valid_labels = ctx.valid_batch()
         losses = path_losses(ctx.model, paths, valid_images, valid_labels, ctx.autocast)
         order = sorted(range(len(paths)), key=lambda i: (losses[i], i))[: self.paths_trained]
         ctx.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
+        trained = []
         for i in order:
             loss = path_loss(ctx, images, labels, paths[i])
             loss.backward()
-            total += float(loss.detach())
+            trained.append(loss.detach())
             self._add_to_pool(paths[i], losses[i])
         ctx.clip_and_step()
         self.last_trained = [paths[i] for i in order]
-        return total / len(order)
+        return sum_in_float64(trained) / len(order)
 
     def best_of_pool(self, n: int) -> list[Architecture]:
         """The ``n`` pooled paths with the lowest recorded loss."""

@@ -32,13 +32,13 @@ class SPOS(SupernetMethod):
     def hyperparameters(self) -> dict[str, Any]:
         return {"sampler": "uniform single path", **{f"search_{k}": v for k, v in self.evolution.items()}}
 
-    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         arch = uniform_path(self.rng)
         ctx.optimizer.zero_grad(set_to_none=True)
         loss = path_loss(ctx, images, labels, arch)
         loss.backward()
         ctx.clip_and_step()
-        return float(loss.detach())
+        return loss.detach()  # stays on the device: no host synchronisation per step
 
     def search_stage(self) -> Searcher:
         return SposEvolution(self.seed, **self.evolution)

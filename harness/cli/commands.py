@@ -204,7 +204,7 @@ def _scoring(args: argparse.Namespace, recalibrate: bool):
 
     return ScoringConfig(calibration_images=args.calibration_images, eval_images=args.eval_images,
                          recalibrate=recalibrate and args.calibration_images > 0, seed=args.seed,
-                         score=args.score, precision=args.precision)
+                         score=args.score, precision=args.precision, device=args.device).resolved()
 
 
 def train(args: argparse.Namespace) -> int:

@@ -300,6 +300,8 @@ def _add_oneshot_parsers(sub) -> None:
                       help="score with the run's weight average when it kept one (train --ema-decay; default) "
                            "or with the last trained weights")
     _add_precision_argument(rank, "scoring forwards (and BN recalibration)")
+    rank.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                      help="where the supernet scores (default cpu; cuda: one GPU, in this process)")
     rank.add_argument("--bootstrap", type=non_negative_int, default=1000, help="bootstrap resamples (default 1000)")
     rank.add_argument("--threads", type=positive_int, default=None,
                       help="torch threads (of each worker with --workers > 1 or Ray: default 1)")
@@ -325,6 +327,8 @@ def _add_oneshot_parsers(sub) -> None:
                         help="valid images each architecture is scored on (default 1000, or the whole valid split "
                              "when it is smaller)")
     _add_precision_argument(search, "scoring forwards (and BN recalibration)")
+    search.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                        help="where the supernet scores (default cpu)")
     search.add_argument("--score", choices=("probability", "loss", "accuracy"), default="probability",
                         help="the search signal, as in rank: the mean true-class probability (%%, default), the "
                              "loss (as 100 * exp(-loss)) or the accuracy")

@@ -91,7 +91,11 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
     """
     from harness.evaluation.ranking import degenerate_mask, ranking_metrics, write_ranking
 
-    model, payload = supernet_from_checkpoint(path, dataset, weights)
+    scoring = scoring.resolved()
+    if scoring.device == "cuda" and execution is not None and (execution.executor != "local" or execution.workers > 1):
+        raise UserError("scoring on a GPU runs in this process: use --workers 1 and --executor local with "
+                        "--device cuda (one GPU scores faster than the CPUs' workers)")
+    model, payload = supernet_from_checkpoint(path, dataset, weights, scoring.device)
     scores_file = ScoresFile(Path(out_dir), _scores_key(path, dataset, scoring, weights))
     kept = scores_file.load()
     todo = [arch for arch in archs if arch.to_string() not in kept]
@@ -145,7 +149,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
         "scoring": {"calibration_images": scoring.calibration_images, "eval_images": scoring.eval_images,
                     "recalibrate_batchnorm": scoring.recalibrate, "seed": scoring.seed,
                     "score": scoring.score, "score_meaning": ScoringConfig.SCORES[scoring.score],
-                    "precision": scoring.precision},
+                    "precision": scoring.precision, "device": scoring.device},
         "scoring_seconds": seconds,
         "architectures_scored_before": len(archs) - len(todo),
         "seconds_per_architecture": seconds / max(len(archs), 1),
@@ -164,7 +168,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
 def _scorer_context(path: str, data: DataSettings, scoring: ScoringConfig, weights: str) -> SupernetScorer:
     """What a worker builds once: the images and the checkpoint's supernet, ready to score."""
     dataset = data.load()
-    model, _ = supernet_from_checkpoint(path, dataset, weights)
+    model, _ = supernet_from_checkpoint(path, dataset, weights, scoring.device)
     return SupernetScorer(model, dataset, scoring)
 
 
@@ -222,7 +226,9 @@ class ScoresFile:
     def load(self) -> dict[str, np.ndarray]:
         """The kept scores by architecture string; none when they were made otherwise (or not at all)."""
         try:
-            if json.loads(self.key_path.read_text()) != self.key:
+            kept_key = json.loads(self.key_path.read_text())
+            kept_key.get("scoring", {}).setdefault("device", "cpu")  # keys written before the device was
+            if kept_key != self.key:
                 return {}
             lines = self.path.read_text().splitlines()[1:]
         except (OSError, ValueError):

@@ -21,6 +21,15 @@ import numpy as np
 import torch
 
 
+def to_device(index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor of indices on ``device``; to a GPU from pinned memory without waiting for it."""
+    if index.device == device:
+        return index
+    if device.type == "cuda":
+        return index.pin_memory().to(device, non_blocking=True)
+    return index.to(device)
+
+
 def crop_and_flip(x: torch.Tensor, offsets: torch.Tensor | np.ndarray, flips: torch.Tensor | np.ndarray,
                   padding: int) -> torch.Tensor:
     """Crop every image of ``x`` (N, C, H, W) at its ``offsets[i] = (dy, dx)`` in the zero-padded
@@ -51,7 +60,7 @@ def crop_and_flip(x: torch.Tensor, offsets: torch.Tensor | np.ndarray, flips: to
     dx = np.where(flips, 2 * p - offsets[:, 1], offsets[:, 1])
     first = image * (c * height * width) + offsets[:, 0] * width + dx
     rows = (np.arange(c)[:, None] * height + np.arange(h)[None, :]) * width
-    starts = torch.from_numpy((first[:, None, None] + rows[None]).reshape(-1)).to(x.device)
+    starts = to_device(torch.from_numpy((first[:, None, None] + rows[None]).reshape(-1)), x.device)
     flat = padded.view(-1)
     windows = flat.as_strided((flat.numel() - w + 1, w), (1, 1))
     return windows.index_select(0, starts).view(n, c, h, w)
@@ -131,10 +140,12 @@ def iterate_batches(
         raise ValueError("the generator must be a CPU torch.Generator (its draws are device-independent)")
     n = len(x)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    # Moved once per epoch: with images resident on a GPU (Dataset.to), a batch is cut there.
+    order_x = to_device(order, x.device)
+    order_y = order_x if y.device == x.device else to_device(order, y.device)
     for start in range(0, num_batches(n, batch_size, drop_last) * batch_size, batch_size):
-        index = order[start:start + batch_size]
-        images = x.index_select(0, index.to(x.device))
-        labels = y.index_select(0, index.to(y.device)).long()
+        images = x.index_select(0, order_x[start:start + batch_size])
+        labels = y.index_select(0, order_y[start:start + batch_size]).long()
         if augment:
             images = random_crop_flip(images, generator, padding=padding, flip=flip)
         if device is not None:

@@ -132,6 +132,18 @@ class Dataset:
         """``(channels, height, width)``."""
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
 
+    def to(self, device: torch.device | str) -> Dataset:
+        """This dataset with its images and labels on ``device`` (itself when they are there already).
+
+        On a GPU the uint8 images stay resident (CIFAR-10: 184 MB) and every batch is cut,
+        augmented and normalised there, so no image crosses the bus during training.
+        """
+        device = torch.device(device)
+        names = ("train_x", "train_y", "valid_x", "valid_y", "test_x", "test_y")
+        if all(getattr(self, name).device == device for name in names):
+            return self
+        return dataclasses.replace(self, **{name: getattr(self, name).to(device) for name in names})
+
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Images and labels of 'train', 'valid' or 'test'."""
         if name not in ("train", "valid", "test"):

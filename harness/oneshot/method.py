@@ -6,7 +6,10 @@ run against a trained supernet used as a benchmark (``harness.oneshot.scoring.Su
 On top of that it defines how the supernet is trained:
 
 - ``train_step(ctx, images, labels)`` does one optimisation step on one training batch
-  (forward, backward, ``ctx.optimizer.step()``) and returns the mean training loss;
+  (forward, backward, ``ctx.optimizer.step()``) and returns the mean training loss, as a
+  float or, better, a detached 0-dim tensor on the model's device: the trainer adds tensors
+  up on the device and reads them back only every few steps, so a GPU step never waits for
+  the host (``harness.oneshot.loss_meter``);
 - ``end_epoch(ctx, epoch)`` may return figures to log (DARTS: its derived architecture);
 - ``search_stage()`` builds the searcher that explores the trained supernet.
 
@@ -78,7 +81,8 @@ class SupernetMethod(Searcher):
         self._stage: Searcher | None = None
 
     # -- training policy ----------------------------------------------------------------
-    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def train_step(self, ctx: StepContext, images: torch.Tensor, labels: torch.Tensor) -> float | torch.Tensor:
+        """One optimisation step; the batch's mean training loss (a float or a detached 0-dim tensor)."""
         raise NotImplementedError
 
     def end_epoch(self, ctx: StepContext, epoch: int) -> dict[str, Any]:

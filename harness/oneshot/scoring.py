@@ -41,7 +41,7 @@ from harness.oneshot.averaging import with_average
 from harness.oneshot.data import Dataset
 from harness.oneshot.precision import autocast_factory, check_precision
 from harness.oneshot.supernet import Supernet, recalibrate_batchnorm
-from harness.oneshot.training import TrainConfig, load_checkpoint
+from harness.oneshot.training import TrainConfig, load_checkpoint, resolve_device
 from harness.search.benchmark import Result
 from harness.space import Architecture
 
@@ -63,7 +63,11 @@ class ScoringConfig:
     #: "auto" (bfloat16 autocast on CUDA, float32 on the CPU), "fp32" or "bf16" (``harness.oneshot.precision``);
     #: BatchNorm statistics are recalibrated under the same precision.
     precision: str = "auto"
+    #: Where the supernet scores: "cpu" or "cuda" ("auto": CUDA when there is one). Part of what a kept
+    #: score depends on: a GPU's sums differ from the CPU's in the last bits.
+    device: str = "cpu"
 
+    DEVICES = ("auto", "cpu", "cuda")
     SCORES = {"loss": "negative mean cross-entropy on the valid images",
               "accuracy": "accuracy (%) on the valid images",
               "probability": "mean softmax probability (%) of the true class on the valid images"}
@@ -72,6 +76,12 @@ class ScoringConfig:
         if self.score not in self.SCORES:
             raise ValueError(f"score must be one of {sorted(self.SCORES)}, got {self.score!r}")
         check_precision(self.precision)
+        if self.device not in self.DEVICES:
+            raise UserError(f"unknown scoring device {self.device!r}; accepted: {', '.join(self.DEVICES)}")
+
+    def resolved(self) -> ScoringConfig:
+        """This config with ``device`` "auto" settled on this machine ("cuda" or "cpu")."""
+        return dataclasses.replace(self, device=resolve_device(self.device).type)
 
     def for_dataset(self, dataset: Dataset) -> ScoringConfig:
         """This config with its image counts settled for ``dataset``, before any scoring.
@@ -225,9 +235,9 @@ def scored_weights(payload: dict[str, Any], weights: str = "average") -> tuple[s
     return "last", payload["model"]
 
 
-def supernet_from_checkpoint(path: str | Path, dataset: Dataset,
-                             weights: str = "average") -> tuple[Supernet, dict[str, Any]]:
-    """The supernet a checkpoint (run folder, checkpoint.pt or snapshot) holds, and the checkpoint.
+def supernet_from_checkpoint(path: str | Path, dataset: Dataset, weights: str = "average",
+                             device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:
+    """The supernet a checkpoint (run folder, checkpoint.pt or snapshot) holds, on ``device``, and the checkpoint.
 
     ``weights`` picks its weight average when it has one ("average", the default) or the
     trained weights ("last"); the checkpoint's ``"scored_weights"`` entry says which was loaded.
@@ -245,4 +255,4 @@ def supernet_from_checkpoint(path: str | Path, dataset: Dataset,
     except RuntimeError:
         raise UserError(f"checkpoint {path} does not fit a C={config.C}, N={config.N} supernet for "
                         f"{dataset.name} (it was written by another configuration)") from None
-    return model.to(memory_format=torch.channels_last), payload
+    return model.to(device=resolve_device(device), memory_format=torch.channels_last), payload

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import sys
 import time
@@ -40,6 +39,7 @@ from torch.nn import functional as F
 
 from harness.errors import UserError
 from harness.oneshot.data import Dataset
+from harness.oneshot.loss_meter import LossMeter, check_every_for
 from harness.oneshot.network import TinyNetwork, count_parameters
 from harness.oneshot.precision import autocast_factory, uses_bf16
 from harness.oneshot.training import (
@@ -126,6 +126,8 @@ class StandaloneTrainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.device = resolve_device(config.device)
+        # Resident on the device: batches are cut, augmented and normalised there (no copy per step on a GPU).
+        self.dataset = dataset = dataset.to(self.device)
         self._autocast = autocast_factory(config.precision, self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -145,7 +147,9 @@ class StandaloneTrainer:
         self.epoch, self.step_in_epoch = 0, 0
         self.history: list[dict[str, Any]] = []
         self.elapsed_seconds = 0.0
-        self._epoch_loss = [0.0, 0]
+        self._epoch_loss = LossMeter()
+        #: Steps between host reads of the loss (``harness.oneshot.loss_meter``): 1 on the CPU.
+        self.check_loss_every = check_every_for(self.device)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -163,7 +167,7 @@ class StandaloneTrainer:
             "dataset": self.dataset.name,
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
-            "epoch_loss": list(self._epoch_loss),
+            "epoch_loss": self._epoch_loss.state(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "history": self.history,
@@ -184,7 +188,7 @@ class StandaloneTrainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.epoch, self.step_in_epoch = int(payload["epoch"]), int(payload["step_in_epoch"])
-        self._epoch_loss = [float(payload["epoch_loss"][0]), int(payload["epoch_loss"][1])]
+        self._epoch_loss = LossMeter(float(payload["epoch_loss"][0]), int(payload["epoch_loss"][1]))
         self.history = list(payload["history"])
         self.elapsed_seconds = float(payload["elapsed_seconds"])
         return True
@@ -247,13 +251,25 @@ class StandaloneTrainer:
                                                 + "\n")
         return result
 
-    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             loss = F.cross_entropy(self.model(images), labels)
         loss.backward()
         self.optimizer.step()
-        return float(loss.detach())
+        return loss.detach()  # read on the host only every few steps (LossMeter)
+
+    def _check_loss(self, bar: Any) -> None:
+        """Read the losses added since the last read; TrainingDiverged when one was not finite."""
+        if not self._epoch_loss.due(1):
+            return
+        check = self._epoch_loss.check()
+        if not check.finite:
+            raise TrainingDiverged(
+                f"training loss of {self.arch.to_string()} {check.divergence(self.epoch + 1)}; "
+                f"{kept_checkpoint_note(self.checkpoint_path)} (try a lower --lr)")
+        if bar is not None:
+            bar.set_postfix(loss=f"{check.last:.3f}", refresh=False)
 
     def _run_epoch(self, stop: _StopFlag) -> bool:
         """Train the rest of the current epoch; False when a stop was requested mid-way."""
@@ -264,7 +280,7 @@ class StandaloneTrainer:
         for _ in range(self.step_in_epoch):  # reproduce the data stream up to where the checkpoint left it
             next(batches)
         if self.step_in_epoch == 0:
-            self._epoch_loss = [0.0, 0]
+            self._epoch_loss = LossMeter()
         self.model.train()
         bar = self._progress_bar()
         wall = time.perf_counter()
@@ -279,25 +295,20 @@ class StandaloneTrainer:
                                cfg.lr_min)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                loss = self._step(images, labels)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"training loss of {self.arch.to_string()} became {loss} at epoch {self.epoch + 1}, "
-                        f"step {self.step_in_epoch + 1}; {kept_checkpoint_note(self.checkpoint_path)} "
-                        f"(try a lower --lr)")
-                self._epoch_loss[0] += loss
-                self._epoch_loss[1] += 1
+                self._epoch_loss.add(self._step(images, labels))
                 self.step_in_epoch += 1
+                if self._epoch_loss.due(self.check_loss_every) or self.step_in_epoch >= self.steps_per_epoch:
+                    self._check_loss(bar)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
                     bar.update(1)
+            self._check_loss(bar)  # an epoch the data cut short is checked too
         finally:
             self.elapsed_seconds += time.perf_counter() - wall
             if bar is not None:
                 bar.close()
         self.epoch += 1
         self.step_in_epoch = 0
-        row = {"epoch": self.epoch, "train_loss": self._epoch_loss[0] / max(self._epoch_loss[1], 1), "lr": lr,
+        row = {"epoch": self.epoch, "train_loss": self._epoch_loss.mean, "lr": lr,
                "elapsed_seconds": self.elapsed_seconds}
         if cfg.eval_every and self.epoch % cfg.eval_every == 0:
             row["valid_accuracy"] = self.evaluate("valid")

@@ -39,9 +39,10 @@ def search_supernet(checkpoint: str | Path, dataset: Dataset, budget: int, scori
     """
     from harness.oneshot.scoring import supernet_from_checkpoint
 
-    model, payload = supernet_from_checkpoint(checkpoint, dataset)
+    scoring = (scoring or ScoringConfig()).resolved()
+    model, payload = supernet_from_checkpoint(checkpoint, dataset, device=scoring.device)
     method = searcher if searcher is not None else restore_method(payload)
-    scorer = SupernetScorer(model, dataset, scoring or ScoringConfig())
+    scorer = SupernetScorer(model, dataset, scoring)
     benchmark = SupernetBenchmark(scorer, f"supernet:{payload['method']}@{checkpoint}", reference)
     start = time.perf_counter()
     record = run_search(method, benchmark, budget, label=label, on_row=on_row)

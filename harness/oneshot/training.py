@@ -50,6 +50,7 @@ from harness.errors import DataFileError, RunFailed, UserError
 from harness.interrupts import signal_name, stop_signals_to
 from harness.oneshot.averaging import WeightAverage
 from harness.oneshot.data import Dataset
+from harness.oneshot.loss_meter import LossMeter, check_every_for
 from harness.oneshot.method import StepContext, SupernetMethod
 from harness.oneshot.precision import autocast_factory, check_precision
 from harness.oneshot.supernet import Supernet
@@ -353,6 +354,8 @@ class SupernetTrainer:
         self.tracker = tracker
         self.progress = progress
         self.device = resolve_device(config.device)
+        # Resident on the device: batches are cut, augmented and normalised there (no copy per step on a GPU).
+        self.dataset = dataset = dataset.to(self.device)
         self._autocast = autocast_factory(config.precision, self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -378,7 +381,9 @@ class SupernetTrainer:
         self.elapsed_seconds = 0.0
         self.cpu_seconds = 0.0
         self.tracking_run_id: str | None = None
-        self._epoch_loss = [0.0, 0]
+        self._epoch_loss = LossMeter()
+        #: Steps between host reads of the loss (``harness.oneshot.loss_meter``): 1 on the CPU.
+        self.check_loss_every = check_every_for(self.device)
 
     def weight_parameters(self) -> list[nn.Parameter]:
         """The supernet weights (what SGD trains); architecture parameters live in the method."""
@@ -400,7 +405,7 @@ class SupernetTrainer:
             "dataset": self.dataset.name,
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
-            "epoch_loss": list(self._epoch_loss),
+            "epoch_loss": self._epoch_loss.state(),
             "valid_used": self.valid.used,
             "model": self.model.state_dict(),
             **self._average_entries(),
@@ -434,7 +439,7 @@ class SupernetTrainer:
         if self.average is not None:
             self.average.load_state_dict(payload["weight_average"])
         self.epoch, self.step_in_epoch = int(payload["epoch"]), int(payload["step_in_epoch"])
-        self._epoch_loss = [float(payload["epoch_loss"][0]), int(payload["epoch_loss"][1])]
+        self._epoch_loss = LossMeter(float(payload["epoch_loss"][0]), int(payload["epoch_loss"][1]))
         self.history = list(payload["history"])
         self.elapsed_seconds = float(payload["elapsed_seconds"])
         self.cpu_seconds = float(payload["cpu_seconds"])
@@ -500,7 +505,7 @@ class SupernetTrainer:
         self.valid.start_epoch(self.epoch, skip=self._resume_valid_used if skip else 0)
         self._resume_valid_used = 0
         if skip == 0:
-            self._epoch_loss = [0.0, 0]
+            self._epoch_loss = LossMeter()
         bar = self._progress_bar()
         wall, cpu = time.perf_counter(), time.process_time()
         images_seen = 0
@@ -516,21 +521,16 @@ class SupernetTrainer:
                     group["lr"] = lr
                 context = StepContext(self.model, self.optimizer, self.valid, lr, cfg.grad_clip, self._autocast,
                                       progress=global_step / total_steps)
-                loss = self.method.train_step(context, images, labels)
+                self._epoch_loss.add(self.method.train_step(context, images, labels))
                 if self.average is not None:
                     self.average.update(self.model)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"training loss became {loss} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1}; "
-                        f"{kept_checkpoint_note(self.checkpoint_path)} (try a lower --lr or a gradient clip)")
-                self._epoch_loss[0] += loss
-                self._epoch_loss[1] += 1
                 self.step_in_epoch += 1
                 images_seen += len(labels)
+                if self._epoch_loss.due(self.check_loss_every) or self.step_in_epoch >= self.steps_per_epoch:
+                    self._check_loss(bar, images_seen, wall)
                 if bar is not None:
-                    rate = images_seen / max(time.perf_counter() - wall, 1e-9)
-                    bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{rate:.0f}", refresh=False)
                     bar.update(1)
+            self._check_loss(bar, images_seen, wall)  # an epoch the data cut short is checked too
         finally:
             self.elapsed_seconds += time.perf_counter() - wall
             self.cpu_seconds += time.process_time() - cpu
@@ -552,7 +552,7 @@ class SupernetTrainer:
                 finished = False
         row = {
             "epoch": self.epoch,
-            "train_loss": self._epoch_loss[0] / max(self._epoch_loss[1], 1),
+            "train_loss": self._epoch_loss.mean,
             "lr": lr,
             "images_per_second": images_seen / max(epoch_seconds, 1e-9),
             "epoch_seconds": epoch_seconds,
@@ -566,6 +566,19 @@ class SupernetTrainer:
         self.save_checkpoint()
         self._log_epoch(row)
         return finished
+
+    def _check_loss(self, bar: Any, images_seen: int, wall: float) -> None:
+        """Read the losses added since the last read; TrainingDiverged when one was not finite."""
+        if not self._epoch_loss.due(1):
+            return
+        check = self._epoch_loss.check()
+        if not check.finite:
+            raise TrainingDiverged(
+                f"training loss {check.divergence(self.epoch + 1)}; {kept_checkpoint_note(self.checkpoint_path)} "
+                f"(try a lower --lr or a gradient clip)")
+        if bar is not None:
+            rate = images_seen / max(time.perf_counter() - wall, 1e-9)
+            bar.set_postfix(loss=f"{check.last:.3f}", img_s=f"{rate:.0f}", refresh=False)
 
     def _run_monitor(self, stop: _StopFlag) -> dict[str, Any]:
         """The monitor's figures for the epoch just finished; a stop request abandons the check at once."""

@@ -293,3 +293,11 @@ def test_rank_refuses_the_same_checkpoint_twice(supernet, tmp_path):
                                *FEW_IMAGES, "--out", str(tmp_path / "r")),
                        f"names the checkpoint {supernet / 'checkpoint.pt'} twice", "give each once")
     assert not (tmp_path / "r").exists()
+
+
+# -- the GPU path on a machine without one -----------------------------------------------------------------------
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA device")
+def test_rank_on_cuda_without_a_gpu_is_one_line(supernet, tmp_path):
+    one_line_error(run_cli("rank", "--checkpoint", str(supernet), "--device", "cuda", "--archs", "5", "--no-mlflow",
+                           "--no-progress", *FEW_IMAGES, "--out", str(tmp_path / "r")),
+                   "no CUDA device", "--device cpu")

@@ -58,3 +58,28 @@ def test_kept_scores_of_other_settings_are_not_reused(checkpoint, digits, tmp_pa
     rank_checkpoint(checkpoint, digits, archs, truth, other, tmp_path, {"chance": 10.0}, progress=False, bootstrap=0)
     key = (tmp_path / "scores.key.json").read_text()
     assert '"eval_images": 32' in key and len((tmp_path / SCORES_FILE).read_text().splitlines()) == 11
+
+
+def test_scores_kept_before_the_device_was_recorded_still_resume(checkpoint, digits, tmp_path, monkeypatch):
+    import json
+
+    archs = select_architectures("sample", 30, seed=3)
+    whole = rank(checkpoint, digits, tmp_path / "whole", archs)
+    key_path = tmp_path / "whole" / "scores.key.json"
+    key = json.loads(key_path.read_text())
+    assert key["scoring"]["device"] == "cpu"
+    del key["scoring"]["device"]  # as a ranking of an earlier version wrote it
+    key_path.write_text(json.dumps(key))
+    monkeypatch.setattr(SupernetScorer, "score_many", lambda *a, **k: pytest.fail("kept scores were not reused"))
+    assert rank(checkpoint, digits, tmp_path / "whole", archs) == whole
+
+
+def test_scoring_on_a_gpu_is_refused_on_several_workers(checkpoint, digits, tmp_path):
+    from harness.errors import UserError
+    from harness.execution.executors import ExecutionSettings
+
+    archs = select_architectures("sample", 5, seed=4)
+    gpu = ScoringConfig(calibration_images=32, eval_images=64, batch_size=32, device="cuda")
+    with pytest.raises(UserError, match="cuda|CUDA"):
+        rank_checkpoint(checkpoint, digits, archs, np.linspace(10, 90, 5), gpu, tmp_path, {"chance": 10.0},
+                        progress=False, bootstrap=0, execution=ExecutionSettings("local", workers=2))
