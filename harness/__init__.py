@@ -53,6 +53,7 @@ _EXPORTS = {
     "train_supernet": "harness.experiments.supernets",
     "rank_supernets": "harness.experiments.supernets",
     "RankOutcome": "harness.experiments.supernets",
+    "ProxyConfig": "harness.proxies",
     "search_trained_supernet": "harness.experiments.supernets",
     "train_architectures": "harness.experiments.standalone_runs",
     # measuring rankings
@@ -64,8 +65,8 @@ _EXPORTS = {
 
 __all__ = [
     "Architecture", "Benchmark", "CompareOutcome", "CompareSettings", "DataSettings", "OneShotSettings",
-    "RankOutcome", "Result", "RunRecord", "ScoringConfig", "Searcher", "StandaloneConfig", "StepContext",
-    "SupernetMethod", "TabularBenchmark", "TrainConfig", "UserError", "all_architectures",
+    "ProxyConfig", "RankOutcome", "Result", "RunRecord", "ScoringConfig", "Searcher", "StandaloneConfig",
+    "StepContext", "SupernetMethod", "TabularBenchmark", "TrainConfig", "UserError", "all_architectures",
     "check_searcher", "get_searcher", "kendall_tau", "load_dataset", "mutate_architecture", "neighbours",
     "parse_architecture", "rank_supernets", "ranking_metrics", "register_searcher", "resolve_benchmark",
     "run_compare", "run_search", "sample_architecture", "search_trained_supernet", "sum_in_float64",
@@ -110,6 +111,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time names load on 
     from harness.oneshot.scoring import ScoringConfig
     from harness.oneshot.standalone import StandaloneConfig
     from harness.oneshot.training import TrainConfig
+    from harness.proxies import ProxyConfig
     from harness.search.benchmark import Benchmark, Result, TabularBenchmark
     from harness.search.benchmark_specs import resolve_benchmark
     from harness.search.run import RunRecord, run_search

@@ -19,7 +19,7 @@ PACKAGES = ("harness", "methods", "surrogates")
 
 #: harness's subpackages from the bottom up: a layer may import only from layers before it
 #: (and from the shared top-level modules). cli is last, and only it may reach surrogates/.
-LAYERS = ("space", "execution", "search", "oneshot", "evaluation", "reporting", "experiments", "cli")
+LAYERS = ("space", "execution", "search", "oneshot", "proxies", "evaluation", "reporting", "experiments", "cli")
 SHARED = {"harness", "harness.errors", "harness.registry", "harness.interrupts", "harness.jsonsafe",
           "harness.filelock"}
 

@@ -250,6 +250,7 @@ def rank(args: argparse.Namespace) -> int:
     from harness.evaluation.ranking import compare_table, format_metrics, metric_notes
     from harness.execution.executors import ExecutionSettings
     from harness.experiments.supernets import rank_supernets
+    from harness.proxies import ProxyConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -260,21 +261,28 @@ def rank(args: argparse.Namespace) -> int:
               f"ranked by: {about['score']} = {about['score_meaning']} ({about['images']})\n"
               f"ground truth: {about['ground_truth']}\n"
               f"architectures: {about['architectures']} ({about['selection']}, seed {about['seed']}) "
-              f"of {about['dataset']}\n\n{format_metrics(metrics)}\n")
+              f"of {about['dataset']}\n"
+              f"cost: {about['seconds_per_architecture']:.3g} s per architecture\n\n{format_metrics(metrics)}\n")
         for note in metric_notes(metrics):
             print(note)
         print()
 
     execution = ExecutionSettings(args.executor, workers=args.workers, address=args.ray_address,
                                   threads=args.threads or 1)
+    scoring = _scoring(args, recalibrate=not args.no_recalibrate)
+    proxy_config = ProxyConfig(
+        C=args.proxy_C, N=args.proxy_N, batch_size=args.proxy_batch_size, batches=args.proxy_batches,
+        init_seed=args.seed if args.proxy_init_seed is None else args.proxy_init_seed,
+        batch_seed=args.seed if args.proxy_batch_seed is None else args.proxy_batch_seed, device=scoring.device)
     outcome = rank_supernets(args.checkpoint, args.out, data=_data(args), archs=args.archs, selection=selection,
-                             seed=args.seed, ground_truth=args.ground_truth,
-                             scoring=_scoring(args, recalibrate=not args.no_recalibrate),
+                             seed=args.seed, ground_truth=args.ground_truth, scoring=scoring,
                              bootstrap=args.bootstrap, weights=args.weights, tracking_uri=args.tracking_uri,
                              mlflow=not args.no_mlflow, progress=not args.no_progress, on_ranked=show,
-                             execution=execution)
+                             execution=execution, proxies=args.proxy, proxy_config=proxy_config)
     if len(outcome.metrics) > 1:
         print(compare_table(outcome.metrics))
+        print("seconds per architecture: " + ", ".join(f"{name} {seconds:.3g}" for name, seconds
+                                                        in outcome.seconds_per_architecture.items()))
     return 0
 
 

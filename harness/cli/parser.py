@@ -273,9 +273,14 @@ def _add_oneshot_parsers(sub) -> None:
     _add_tracking_arguments(train)
     train.add_argument("--no-progress", action="store_true")
 
-    rank = sub.add_parser("rank", help="score architectures with trained supernets; Kendall tau against ground truth")
-    rank.add_argument("--checkpoint", type=_path, nargs="+", required=True,
+    rank = sub.add_parser("rank", help="score architectures with trained supernets or zero-cost proxies; Kendall "
+                                       "tau against ground truth")
+    rank.add_argument("--checkpoint", type=_path, nargs="+", default=[],
                       help="one or more run folders / checkpoint files (all score the same architectures)")
+    rank.add_argument("--proxy", nargs="+", default=[], metavar="NAME",
+                      help="zero-cost proxies scored at initialisation, each ranked into OUT/NAME/: grad_norm, snip, "
+                           "grasp, fisher, zico, jacov, naswot, synflow, params, flops (with --checkpoint too: one "
+                           "comparison of both)")
     which = rank.add_mutually_exclusive_group()
     which.add_argument("--archs", type=positive_int, default=None,
                        help="a seeded sample of N (default 1000; with --ground-truth: every architecture the "
@@ -309,6 +314,16 @@ def _add_oneshot_parsers(sub) -> None:
                       help="score in chunks on this many local processes or Ray workers, each loading the "
                            "checkpoint and images once (default 1: this process)")
     _add_executor_arguments(rank)
+    rank.add_argument("--proxy-batch-size", type=positive_int, default=64, help="images per proxy batch (default 64)")
+    rank.add_argument("--proxy-batches", type=positive_int, default=2,
+                      help="train batches each proxy sees (default 2; zico needs 2, the others average over them)")
+    rank.add_argument("--proxy-C", type=positive_int, default=16, help="channels of the proxies' network (default 16)")
+    rank.add_argument("--proxy-N", type=positive_int, default=5, help="cells per stage of the proxies' network "
+                                                                      "(default 5)")
+    rank.add_argument("--proxy-init-seed", type=non_negative_int, default=None,
+                      help="seed of the proxies' network initialisation (default: --seed)")
+    rank.add_argument("--proxy-batch-seed", type=non_negative_int, default=None,
+                      help="seed that picks the proxies' batches (default: --seed)")
     rank.add_argument("--out", type=_path, default=Path("results/runs/rank"),
                       help="output folder (default results/runs/rank); an interrupted rank resumes there")
     _add_tracking_arguments(rank)

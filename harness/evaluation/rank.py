@@ -1,4 +1,5 @@
-"""``nas-harness rank``: how well trained supernets rank architectures against stand-alone accuracy.
+"""``nas-harness rank``: how well trained supernets (or zero-cost proxies) rank architectures against
+stand-alone accuracy.
 
 Every checkpoint scores the same architectures (a seeded sample, all 15,625, or the 6,466
 non-isomorphic ones) with inherited weights (``harness.oneshot.scoring``); the ground truth is the
@@ -25,6 +26,7 @@ from harness.execution.executors import ExecutionSettings, map_unordered
 from harness.oneshot.data import Dataset, DataSettings
 from harness.oneshot.scoring import FIGURES, ScoringConfig, SupernetScorer, supernet_from_checkpoint
 from harness.oneshot.training import CHECKPOINT_NAME
+from harness.proxies.registry import ProxyConfig
 from harness.search.benchmark_specs import reference_table
 from harness.space import (
     NUM_ARCHITECTURES,
@@ -79,6 +81,22 @@ def ground_truth_for(dataset: Dataset, path: Path | None) -> GroundTruth:
     return GroundTruth(values, f"{table.name} ({table.report_metric})", chance)
 
 
+def _open_scores(scores_file: ScoresFile, archs: list[Architecture], label: str, progress: bool):
+    """The kept scores of ``scores_file``, the architectures still to score, and a progress bar (or None)."""
+    kept = scores_file.load()
+    todo = [arch for arch in archs if arch.to_string() not in kept]
+    scores_file.start(resume=bool(kept))
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(archs), initial=len(archs) - len(todo), desc=f"rank {label}", unit="arch",
+                   file=sys.stderr, leave=False)
+    return scores_file, kept, todo, bar
+
+
 def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], truth: np.ndarray,
                     scoring: ScoringConfig, out_dir: Path, meta: dict[str, Any], progress: bool = True,
                     bootstrap: int = 1000, weights: str = "average", execution: ExecutionSettings | None = None,
@@ -96,18 +114,8 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
         raise UserError("scoring on a GPU runs in this process: use --workers 1 and --executor local with "
                         "--device cuda (one GPU scores faster than the CPUs' workers)")
     model, payload = supernet_from_checkpoint(path, dataset, weights, scoring.device)
-    scores_file = ScoresFile(Path(out_dir), _scores_key(path, dataset, scoring, weights))
-    kept = scores_file.load()
-    todo = [arch for arch in archs if arch.to_string() not in kept]
-    scores_file.start(resume=bool(kept))
-    bar = None
-    if progress:
-        import sys
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(archs), initial=len(archs) - len(todo), desc=f"rank {payload['method']}", unit="arch",
-                   file=sys.stderr, leave=False)
+    scores_file, kept, todo, bar = _open_scores(ScoresFile(Path(out_dir), _scores_key(path, dataset, scoring, weights)),
+                                                archs, payload["method"], progress)
 
     def scored(block: list[Architecture], figures: np.ndarray) -> None:
         scores_file.append(block, figures)
@@ -164,6 +172,71 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
     return metrics
 
 
+#: The columns a proxy's scores.csv keeps per architecture: its score and what it cost.
+PROXY_COLUMNS = ("score", "seconds")
+
+
+def rank_proxy(name: str, dataset: Dataset, archs: list[Architecture], truth: np.ndarray, config: ProxyConfig,
+               out_dir: Path, meta: dict[str, Any], progress: bool = True, bootstrap: int = 1000,
+               batches: list | None = None) -> dict[str, Any]:
+    """Score ``archs`` with zero-cost proxy ``name`` and write ``out_dir``/ranking.{csv,json,png}; returns the metrics.
+
+    The same files, metrics and bootstrap intervals as ``rank_checkpoint``; the scores and the
+    seconds each architecture cost (network built, initialised and scored) are kept in
+    scores.csv as they are made, so an interrupted ranking resumes. ``batches`` (from
+    ``harness.proxies.proxy_batches``) saves drawing them again for each proxy.
+    """
+    from harness.evaluation.ranking import degenerate_mask, ranking_metrics, write_ranking
+    from harness.proxies import ProxyScorer
+
+    scorer = ProxyScorer(name, dataset, config, batches)
+    key = {"format": 1, "proxy": name, "dataset": dataset.name, "source": dataset.source,
+           "proxy_config": dataclasses.asdict(config)}
+    scores_file, kept, todo, bar = _open_scores(ScoresFile(Path(out_dir), key, columns=PROXY_COLUMNS), archs, name,
+                                                progress)
+    start = time.perf_counter()
+    try:
+        for i in range(0, len(todo), SCORES_BLOCK):
+            block = todo[i:i + SCORES_BLOCK]
+            rows = []
+            for arch in block:
+                rows.append(scorer.score(arch))
+                if bar is not None:
+                    bar.update(1)
+            scores_file.append(block, np.array(rows))
+            kept.update({arch.to_string(): np.array(row) for arch, row in zip(block, rows, strict=True)})
+    except KeyboardInterrupt as exc:
+        done = sum(arch.to_string() in kept for arch in archs)
+        raise KeyboardInterrupt(f"{exc or 'stopped'}; {done} of {len(archs)} architectures are scored and kept in "
+                                f"{scores_file.path}: the same command scores only the rest") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    rows = np.array([kept[arch.to_string()] for arch in archs], dtype=float)
+    scores, seconds = rows[:, 0], rows[:, 1]
+    degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
+    metrics = ranking_metrics(scores, truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
+    proxy = scorer.proxy
+    full_meta = {
+        **meta,
+        "method": name,
+        "proxy": name,
+        "proxy_paper": proxy.paper,
+        "score_meaning": f"{proxy.meaning}; higher is better",
+        "score_label": f"{name} at initialisation",
+        "proxy_config": dataclasses.asdict(config),
+        "architectures": len(archs),
+        "scoring_seconds": time.perf_counter() - start,
+        "architectures_scored_before": len(archs) - len(todo),
+        # the cost of one architecture, measured as each was scored (kept across resumes)
+        "seconds_per_architecture": float(seconds.mean()),
+        "seconds_per_architecture_max": float(seconds.max()),
+        "degenerate_architectures": int(degenerate.sum()),
+    }
+    write_ranking(out_dir, [a.to_string() for a in archs], scores, truth, metrics, full_meta)
+    return metrics
+
+
 # -- scoring on several workers -----------------------------------------------------------------------
 def _scorer_context(path: str, data: DataSettings, scoring: ScoringConfig, weights: str) -> SupernetScorer:
     """What a worker builds once: the images and the checkpoint's supernet, ready to score."""
@@ -217,17 +290,19 @@ def _scores_key(path: Path, dataset: Dataset, scoring: ScoringConfig, weights: s
 
 
 class ScoresFile:
-    """``scores.csv``: every scored architecture's ``FIGURES``, appended as they are made, so that an
-    interrupted ranking resumes where it stopped. ``scores.key.json`` says what they were made with."""
+    """``scores.csv``: every scored architecture's ``columns`` (a supernet's ``FIGURES`` unless told),
+    appended as they are made, so that an interrupted ranking resumes where it stopped.
+    ``scores.key.json`` says what they were made with."""
 
-    def __init__(self, out_dir: Path, key: dict[str, Any]) -> None:
-        self.path, self.key_path, self.key = out_dir / SCORES_FILE, out_dir / SCORES_KEY, key
+    def __init__(self, out_dir: Path, key: dict[str, Any], columns: tuple[str, ...] = FIGURES) -> None:
+        self.path, self.key_path, self.key, self.columns = out_dir / SCORES_FILE, out_dir / SCORES_KEY, key, columns
 
     def load(self) -> dict[str, np.ndarray]:
         """The kept scores by architecture string; none when they were made otherwise (or not at all)."""
         try:
             kept_key = json.loads(self.key_path.read_text())
-            kept_key.get("scoring", {}).setdefault("device", "cpu")  # keys written before the device was
+            if "scoring" in kept_key:
+                kept_key["scoring"].setdefault("device", "cpu")  # keys written before the device was
             if kept_key != self.key:
                 return {}
             lines = self.path.read_text().splitlines()[1:]
@@ -240,14 +315,14 @@ class ScoresFile:
                 kept[parts[0]] = np.array([float(v) for v in parts[1:]], dtype=float)
             except ValueError:
                 continue
-            if kept[parts[0]].shape != (len(FIGURES),):
+            if kept[parts[0]].shape != (len(self.columns),):
                 del kept[parts[0]]  # a line cut off by an interruption
         return kept
 
     def start(self, resume: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not resume:
-            self.path.write_text("arch," + ",".join(FIGURES) + "\n")
+            self.path.write_text("arch," + ",".join(self.columns) + "\n")
             self.key_path.write_text(json.dumps(self.key, indent=1) + "\n")
 
     def append(self, archs: list[Architecture], figures: np.ndarray) -> None:

@@ -317,9 +317,10 @@ def compare_table(rows: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
 
 
 def comparison_document(rows: Mapping[str, Mapping[str, Mapping[str, Any]]], architectures: int, selection: str,
-                        seed: int, ground_truth: str, note: str = "") -> str:
-    """``comparison.md``: :func:`compare_table` of supernets ranked on the same architectures, with its header."""
-    return (f"# Supernets ranking the same {architectures} architectures ({selection}, seed {seed})\n\n"
+                        seed: int, ground_truth: str, note: str = "", rankers: str = "Supernets") -> str:
+    """``comparison.md``: :func:`compare_table` of ``rankers`` (supernets, proxies) ranking the same
+    architectures, with its header."""
+    return (f"# {rankers} ranking the same {architectures} architectures ({selection}, seed {seed})\n\n"
             f"Ground truth: {ground_truth}.\n\n" + (f"{note}\n\n" if note else "") + f"{compare_table(rows)}\n")
 
 
@@ -355,7 +356,7 @@ def _draw_scatter(path: Path, score: np.ndarray, truth: np.ndarray, metrics: Map
     ax = fig.add_subplot(1, 1, 1)
     ax.scatter(truth, score, s=4, alpha=0.3, linewidths=0)
     ax.set_xlabel("ground truth (stand-alone accuracy, %)")
-    ax.set_ylabel("supernet score")
+    ax.set_ylabel(meta.get("score_label", "supernet score"))
     tau = metrics.get("kendall_tau")
     title = f"{meta['method']}: " if meta.get("method") else ""
     if tau is not None:

@@ -1,4 +1,5 @@
-"""Supernet experiments as Python calls: train one, rank trained ones, search a trained one.
+"""Supernet experiments as Python calls: train one, rank trained ones (and zero-cost proxies), search a
+trained one.
 
 These are what ``nas-harness train``, ``rank`` and ``search`` run (the CLI only parses and
 prints). Each writes its outputs as it goes: a training run checkpoints every epoch, a
@@ -8,6 +9,7 @@ ranking writes each checkpoint's files as soon as it is scored.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from harness.oneshot.data import DataSettings
 from harness.oneshot.scoring import ScoringConfig
 from harness.oneshot.training import HISTORY_NAME, TrainConfig, TrainOutcome
 from harness.outputs import check_output_dir
+from harness.proxies.registry import ProxyConfig
 from harness.search.run import RunRecord
 from harness.space import Architecture
 
@@ -168,50 +171,72 @@ def _log_training(tracker, method: str, seed: int, config: TrainConfig, data: Da
 # -- rank ----------------------------------------------------------------------------------------
 @dataclass
 class RankOutcome:
-    """The metrics of every ranked checkpoint (by run name) and what they were measured on."""
+    """The metrics of every ranker (checkpoints by run name, proxies by name) and what they were measured on."""
 
     metrics: dict[str, dict[str, Any]]
     architectures: list[Architecture]
     selection: str
     ground_truth: str
     out_dir: Path
+    #: Mean seconds each ranker spent on one architecture (supernet scoring, or a proxy's whole cost).
+    seconds_per_architecture: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/runs/rank"), *,
+def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("results/runs/rank"), *,
                    data: DataSettings | None = None, archs: int | None = None, selection: str | None = None,
                    seed: int = 0, ground_truth: Path | None = None, scoring: ScoringConfig | None = None,
                    bootstrap: int = 1000, weights: str = "average", tracking_uri: str | None = None,
                    mlflow: bool = True, progress: bool = True, execution: ExecutionSettings | None = None,
-                   on_ranked: Callable[[str, Path, dict[str, Any], dict[str, Any]], None] | None = None
+                   proxies: Sequence[str] = (), proxy_config: ProxyConfig | None = None,
+                   on_ranked: Callable[[str, Path | str, dict[str, Any], dict[str, Any]], None] | None = None
                    ) -> RankOutcome:
-    """Score the same architectures with every checkpoint; Kendall tau and friends against the ground truth.
+    """Score the same architectures with every checkpoint and every zero-cost proxy; Kendall tau and
+    friends against the ground truth.
 
     ``selection`` is one of ``SELECTIONS``; by default a seeded sample of ``archs``
     (1,000) architectures, or, with a ``ground_truth`` file and no ``archs``, exactly the
     architectures that file covers. The ground truth is the dataset's reference table
     unless a stand-alone results file is given. Each checkpoint's ranking.csv / .json / .png
-    go to ``out_dir`` (one folder per checkpoint when there are several, plus
-    comparison.md); ``on_ranked(name, path, metrics, about)`` is called as each one finishes, ``about``
-    saying what was measured (score, ground truth, architectures, images). ``execution``
-    spreads the scoring over local processes or Ray workers (``harness.execution``).
+    go to ``out_dir`` (one folder per checkpoint when there are several rankers, plus
+    comparison.md); each proxy's (``harness.proxies``, scored with ``proxy_config``) to
+    ``out_dir``/<proxy>/. ``on_ranked(name, path, metrics, about)`` is called as each one
+    finishes (``path``: the checkpoint, or "zero-cost proxy"), ``about`` saying what was
+    measured (score, ground truth, architectures, images). ``execution`` spreads the
+    supernets' scoring over local processes or Ray workers (``harness.execution``); proxies
+    are scored in this process. Without checkpoints the dataset defaults to CIFAR-10.
     """
-    from harness.evaluation.rank import ground_truth_for, rank_checkpoint, select_architectures
+    from harness.evaluation.rank import ground_truth_for, rank_checkpoint, rank_proxy, select_architectures
     from harness.evaluation.ranking import comparison_document
     from harness.oneshot.training import load_checkpoint
+    from harness.proxies import check_proxies, proxy_batches
     from harness.reporting.tracking import make_tracker
 
     scoring = scoring or ScoringConfig(seed=seed)
-    out_dir = check_output_dir(out_dir)
-    if execution is not None and execution.executor == "ray":
-        check_ray_available()
+    proxy_config = proxy_config or ProxyConfig(init_seed=seed, batch_seed=seed)
     checkpoints = [Path(path) for path in checkpoints]
+    if not checkpoints and not proxies:
+        raise UserError("nothing to rank with: give --checkpoint, --proxy or both")
+    chosen_proxies = check_proxies(list(proxies), proxy_config)  # an unknown proxy fails first
+    out_dir = check_output_dir(out_dir)
+    if execution is not None and execution.executor == "ray" and checkpoints:
+        check_ray_available()
     check_distinct_checkpoints(checkpoints)
     if selection is not None and selection not in SELECTIONS:
         raise UserError(f"unknown selection {selection!r}; accepted: {', '.join(SELECTIONS)}")
     payloads = [load_checkpoint(path) for path in checkpoints]  # a missing or foreign checkpoint fails first
-    data = (data or DataSettings(dataset=None)).or_trained_on(payloads)
+    data = data or DataSettings(dataset=None)
+    data = data.or_trained_on(payloads) if payloads else data
+    if data.dataset is None:
+        data = dataclasses.replace(data, dataset="cifar10")
+    names = run_names(checkpoints)
+    clashes = sorted(set(names) & {proxy.name for proxy in chosen_proxies})
+    if clashes:
+        raise UserError(f"the run folder {clashes[0]!r} has the name of a proxy; both would write to "
+                        f"{Path(out_dir) / clashes[0]}: rank them in separate --out folders")
     dataset = data.load()
-    scoring = scoring.for_dataset(dataset)  # more images than the split holds: refused before any scoring
+    if checkpoints:
+        scoring = scoring.for_dataset(dataset)  # more images than the split holds: refused before any scoring
+    batches = proxy_batches(dataset, proxy_config) if chosen_proxies else None  # too few images: refused now
     truth_source = ground_truth_for(dataset, ground_truth)
     if selection is None:
         selection = "covered" if archs is None and ground_truth is not None else "sample"
@@ -223,34 +248,70 @@ def rank_supernets(checkpoints: Sequence[Path], out_dir: Path = Path("results/ru
         raise UserError(f"a ranking needs at least {MIN_RANKED} architectures; {len(chosen)} selected "
                         f"({selection}{', --archs ' + str(archs) if archs else ''})")
     truth = truth_source.lookup(chosen)
-    names = run_names(checkpoints)
     calibration = (f"BatchNorm recalibrated on {scoring.calibration_images} train images" if scoring.recalibrate
                    else "no BatchNorm recalibration")
-    about = {"score": scoring.score, "score_meaning": ScoringConfig.SCORES[scoring.score],
-             "images": f"{scoring.eval_images} valid images per architecture, {calibration}",
-             "ground_truth": truth_source.source, "architectures": len(chosen), "selection": selection,
-             "seed": seed, "dataset": dataset.name}
+    common = {"ground_truth": truth_source.source, "architectures": len(chosen), "selection": selection,
+              "seed": seed, "dataset": dataset.name}
+    meta = {"architectures_selected": selection, "sample_seed": seed, "ground_truth": truth_source.source,
+            "chance": truth_source.chance, "dataset": dataset.name}
     tracker = make_tracker(tracking_uri, enabled=mlflow, experiment="nas-harness-ranking")
+    several = len(names) + len(chosen_proxies) > 1
     results: dict[str, dict[str, Any]] = {}
+    costs: dict[str, float] = {}
     for name, path in zip(names, checkpoints, strict=True):
-        run_out = out_dir / name if len(names) > 1 else out_dir
-        meta = {"architectures_selected": selection, "sample_seed": seed, "ground_truth": truth_source.source,
-                "chance": truth_source.chance, "dataset": dataset.name}
-        metrics = rank_checkpoint(path, dataset, chosen, truth, scoring, run_out, meta, progress=progress,
+        run_out = out_dir / name if several else out_dir
+        metrics = rank_checkpoint(path, dataset, chosen, truth, scoring, run_out, dict(meta), progress=progress,
                                   bootstrap=bootstrap, weights=weights, execution=execution, data=data)
-        results[name] = metrics
+        results[name], costs[name] = metrics, _seconds_per_architecture(run_out)
         if on_ranked is not None:
-            on_ranked(name, path, metrics, about)
-        tracker.start_parent(f"rank-{name}", {"checkpoint": str(path), "archs": len(chosen), "mode": selection,
-                                               "calibration_images": scoring.calibration_images,
-                                               "eval_images": scoring.eval_images, "score": scoring.score})
-        tracker.log_metrics({f"{key}": value["value"] for key, value in metrics.items()})
-        tracker.log_artifacts([run_out / "ranking.csv", run_out / "ranking.json", run_out / "ranking.png"])
-        tracker.end("FINISHED")
-    if len(names) > 1:
+            on_ranked(name, path, metrics, {"score": scoring.score, "score_meaning": ScoringConfig.SCORES[scoring.score],
+                                            "images": f"{scoring.eval_images} valid images per architecture, "
+                                                      f"{calibration}", **common,
+                                            "seconds_per_architecture": costs[name]})
+        _log_ranking(tracker, f"rank-{name}", run_out, metrics, costs[name],
+                     {"checkpoint": str(path), "archs": len(chosen), "mode": selection,
+                      "calibration_images": scoring.calibration_images, "eval_images": scoring.eval_images,
+                      "score": scoring.score})
+    for proxy in chosen_proxies:
+        run_out = out_dir / proxy.name
+        metrics = rank_proxy(proxy.name, dataset, chosen, truth, proxy_config, run_out, dict(meta),
+                             progress=progress, bootstrap=bootstrap, batches=batches)
+        results[proxy.name], costs[proxy.name] = metrics, _seconds_per_architecture(run_out)
+        if on_ranked is not None:
+            images = ("no training images (data-free)" if not proxy.uses_data else
+                      f"{proxy_config.batches} {proxy_config.split} batches of {proxy_config.batch_size} images "
+                      f"(batch seed {proxy_config.batch_seed})")
+            on_ranked(proxy.name, "zero-cost proxy", metrics,
+                      {"score": proxy.name, "score_meaning": f"{proxy.meaning}; higher is better",
+                       "images": f"{images}, network C={proxy_config.C} N={proxy_config.N} at initialisation "
+                                 f"(seed {proxy_config.init_seed})", **common,
+                       "seconds_per_architecture": costs[proxy.name]})
+        _log_ranking(tracker, f"rank-proxy-{proxy.name}", run_out, metrics, costs[proxy.name],
+                     {"proxy": proxy.name, "archs": len(chosen), "mode": selection,
+                      **{f"proxy_{key}": value for key, value in dataclasses.asdict(proxy_config).items()}})
+    if several:
+        rankers = ("Supernets and proxies" if names and chosen_proxies else "Proxies" if chosen_proxies
+                   else "Supernets")
+        note = "Seconds per architecture (scoring one architecture; a proxy's includes building and " \
+               "initialising its network): " + ", ".join(f"{name} {value:.3g}" for name, value in costs.items()) + "."
         (out_dir / "comparison.md").write_text(
-            comparison_document(results, len(chosen), selection, seed, truth_source.source))
-    return RankOutcome(results, chosen, selection, truth_source.source, out_dir)
+            comparison_document(results, len(chosen), selection, seed, truth_source.source, note, rankers))
+    return RankOutcome(results, chosen, selection, truth_source.source, out_dir, costs)
+
+
+def _seconds_per_architecture(run_out: Path) -> float:
+    """The mean cost of one architecture that a ranking's ranking.json records."""
+    return float(json.loads((run_out / "ranking.json").read_text())["meta"]["seconds_per_architecture"])
+
+
+def _log_ranking(tracker, run_name: str, run_out: Path, metrics: dict[str, Any], seconds: float,
+                 params: dict[str, Any]) -> None:
+    """One MLflow run per ranker: its settings, its metrics, the cost of an architecture and its files."""
+    tracker.start_parent(run_name, params)
+    tracker.log_metrics({**{key: value["value"] for key, value in metrics.items()},
+                         "seconds_per_architecture": seconds})
+    tracker.log_artifacts([run_out / "ranking.csv", run_out / "ranking.json", run_out / "ranking.png"])
+    tracker.end("FINISHED")
 
 
 # -- search --------------------------------------------------------------------------------------
