@@ -97,6 +97,14 @@ def _open_scores(scores_file: ScoresFile, archs: list[Architecture], label: str,
     return scores_file, kept, todo, bar
 
 
+def _kept_scores_interrupt(exc: KeyboardInterrupt, scores_file: ScoresFile, kept: dict,
+                           archs: list[Architecture]) -> KeyboardInterrupt:
+    """The interruption to raise when a ranking stops: how many scores are kept, and where."""
+    done = sum(arch.to_string() in kept for arch in archs)
+    return KeyboardInterrupt(f"{exc or 'stopped'}; {done} of {len(archs)} architectures are scored and kept in "
+                             f"{scores_file.path}: the same command scores only the rest")
+
+
 def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], truth: np.ndarray,
                     scoring: ScoringConfig, out_dir: Path, meta: dict[str, Any], progress: bool = True,
                     bootstrap: int = 1000, weights: str = "average", execution: ExecutionSettings | None = None,
@@ -135,9 +143,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
                 raise ValueError("scoring on several workers needs the DataSettings the workers load the images with")
             score_in_chunks(path, data, todo, scoring, weights, execution, on_scored=scored)
     except KeyboardInterrupt as exc:
-        done = sum(arch.to_string() in kept for arch in archs)
-        raise KeyboardInterrupt(f"{exc or 'stopped'}; {done} of {len(archs)} architectures are scored and kept in "
-                                f"{scores_file.path}: the same command scores only the rest") from None
+        raise _kept_scores_interrupt(exc, scores_file, kept, archs) from None
     finally:
         if bar is not None:
             bar.close()
@@ -206,9 +212,7 @@ def rank_proxy(name: str, dataset: Dataset, archs: list[Architecture], truth: np
             scores_file.append(block, np.array(rows))
             kept.update({arch.to_string(): np.array(row) for arch, row in zip(block, rows, strict=True)})
     except KeyboardInterrupt as exc:
-        done = sum(arch.to_string() in kept for arch in archs)
-        raise KeyboardInterrupt(f"{exc or 'stopped'}; {done} of {len(archs)} architectures are scored and kept in "
-                                f"{scores_file.path}: the same command scores only the rest") from None
+        raise _kept_scores_interrupt(exc, scores_file, kept, archs) from None
     finally:
         if bar is not None:
             bar.close()

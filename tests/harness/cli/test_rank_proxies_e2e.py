@@ -4,12 +4,10 @@ supernet's ranking, kept scores that resume, supernets and proxies side by side,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_input_checks_e2e import one_line_error, run_cli  # the CLI helpers these tests share
 
 from harness.space import Architecture
 
@@ -18,23 +16,6 @@ TINY_PROXY = ("--dataset", "digits", "--proxy-C", "4", "--proxy-N", "1", "--prox
               "--threads", "1", "--bootstrap", "20", "--no-progress")
 TINY_TRAIN = ("--dataset", "digits", "--C", "4", "--N", "1", "--epochs", "1", "--steps-per-epoch", "3",
               "--batch-size", "16", "--threads", "1", "--no-mlflow", "--no-progress")
-
-
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=environment)
-
-
-def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
