@@ -250,10 +250,12 @@ def rank(args: argparse.Namespace) -> int:
     from harness.evaluation.ranking import compare_table, format_metrics, metric_notes
     from harness.execution.executors import ExecutionSettings
     from harness.experiments.supernets import rank_supernets
+    from harness.oneshot.allocator import keep_freed_memory
     from harness.proxies import ProxyConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()  # scoring reuses the same large buffers (harness.oneshot.allocator)
     selection = "all" if args.all else "unique" if args.unique else None
 
     def show(name, path, metrics, about) -> None:

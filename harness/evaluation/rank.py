@@ -23,6 +23,7 @@ import numpy as np
 from harness.errors import UserError
 from harness.evaluation import stats
 from harness.execution.executors import ExecutionSettings, map_unordered
+from harness.oneshot.allocator import keep_freed_memory
 from harness.oneshot.data import Dataset, DataSettings
 from harness.oneshot.scoring import FIGURES, ScoringConfig, SupernetScorer, supernet_from_checkpoint
 from harness.oneshot.training import CHECKPOINT_NAME
@@ -182,68 +183,119 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
 PROXY_COLUMNS = ("score", "seconds")
 
 
-def rank_proxy(name: str, dataset: Dataset, archs: list[Architecture], truth: np.ndarray, config: ProxyConfig,
-               out_dir: Path, meta: dict[str, Any], progress: bool = True, bootstrap: int = 1000,
-               batches: list | None = None) -> dict[str, Any]:
-    """Score ``archs`` with zero-cost proxy ``name`` and write ``out_dir``/ranking.{csv,json,png}; returns the metrics.
+def rank_proxies(names: list[str], dataset: Dataset, archs: list[Architecture], truth: np.ndarray,
+                 config: ProxyConfig, out_root: Path, meta: dict[str, Any], progress: bool = True,
+                 bootstrap: int = 1000, batches: list | None = None, execution: ExecutionSettings | None = None,
+                 data: DataSettings | None = None) -> dict[str, dict[str, Any]]:
+    """Score ``archs`` with every zero-cost proxy of ``names`` and write ``out_root``/<name>/ranking.{csv,json,png}.
 
-    The same files, metrics and bootstrap intervals as ``rank_checkpoint``; the scores and the
-    seconds each architecture cost (network built, initialised and scored) are kept in
-    scores.csv as they are made, so an interrupted ranking resumes. ``batches`` (from
-    ``harness.proxies.proxy_batches``) saves drawing them again for each proxy.
+    Returns each proxy's metrics. The same files, metrics and bootstrap intervals as
+    ``rank_checkpoint``. All proxies score one network per architecture (``ProxiesScorer``:
+    the proxies that share a pass make it once); each proxy's scores and the seconds each
+    architecture cost it are kept in its scores.csv as they are made, so an interrupted
+    ranking resumes. With an ``execution`` of several workers (or Ray) the architectures are
+    scored in chunks, each worker drawing the batches once from ``data``; the scores are the
+    same as in one process. ``batches`` (from ``harness.proxies.proxy_batches``) saves
+    drawing them again here.
     """
     from harness.evaluation.ranking import degenerate_mask, ranking_metrics, write_ranking
-    from harness.proxies import ProxyScorer
+    from harness.proxies import ProxiesScorer, get_proxy
 
-    scorer = ProxyScorer(name, dataset, config, batches)
-    key = {"format": 1, "proxy": name, "dataset": dataset.name, "source": dataset.source,
-           "proxy_config": dataclasses.asdict(config)}
-    scores_file, kept, todo, bar = _open_scores(ScoresFile(Path(out_dir), key, columns=PROXY_COLUMNS), archs, name,
-                                                progress)
+    if config.device == "cuda" and execution is not None and (execution.executor != "local" or execution.workers > 1):
+        raise UserError("proxies on a GPU are scored in this process: use --workers 1 and --executor local with "
+                        "--device cuda")
+    files, kept, bars = {}, {}, {}
+    for name in names:
+        key = {"format": 1, "proxy": name, "dataset": dataset.name, "source": dataset.source,
+               "proxy_config": dataclasses.asdict(config)}
+        files[name], kept[name], _, bars[name] = _open_scores(
+            ScoresFile(Path(out_root) / name, key, columns=PROXY_COLUMNS), archs, name, progress)
+    todo = [(arch, [name for name in names if arch.to_string() not in kept[name]]) for arch in archs]
+    todo = [(arch, missing) for arch, missing in todo if missing]
     start = time.perf_counter()
+
+    def scored(block: list[tuple[Architecture, list[str]]], rows: list[dict[str, tuple[float, float]]]) -> None:
+        for name in names:
+            mine = [(arch, row[name]) for (arch, _), row in zip(block, rows, strict=True) if name in row]
+            if mine:
+                files[name].append([arch for arch, _ in mine], np.array([values for _, values in mine]))
+                kept[name].update({arch.to_string(): np.array(values) for arch, values in mine})
+                if bars[name] is not None:
+                    bars[name].update(len(mine))
+
     try:
-        for i in range(0, len(todo), SCORES_BLOCK):
-            block = todo[i:i + SCORES_BLOCK]
-            rows = []
-            for arch in block:
-                rows.append(scorer.score(arch))
-                if bar is not None:
-                    bar.update(1)
-            scores_file.append(block, np.array(rows))
-            kept.update({arch.to_string(): np.array(row) for arch, row in zip(block, rows, strict=True)})
+        if execution is None or (execution.executor == "local" and execution.workers == 1):
+            scorer = ProxiesScorer(list(names), dataset, config, batches)
+            for i in range(0, len(todo), SCORES_BLOCK):
+                block = todo[i:i + SCORES_BLOCK]
+                scored(block, [scorer.score(arch, missing) for arch, missing in block])
+        elif todo:
+            if data is None:
+                raise ValueError("scoring proxies on several workers needs the DataSettings the workers load with")
+            size = max(1, min(CHUNK_MAX, -(-len(todo) // (4 * execution.workers))))
+            chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+            context = functools.partial(_proxies_context, list(names), data, config)
+            for index, rows in map_unordered(_score_proxies_chunk,
+                                             [[(arch.ops, missing) for arch, missing in chunk] for chunk in chunks],
+                                             execution, context):
+                scored(chunks[index], rows)
     except KeyboardInterrupt as exc:
-        raise _kept_scores_interrupt(exc, scores_file, kept, archs) from None
+        done = ", ".join(f"{name} {sum(arch.to_string() in kept[name] for arch in archs)}" for name in names)
+        raise KeyboardInterrupt(f"{exc or 'stopped'}; architectures scored and kept (of {len(archs)}): {done}, in "
+                                f"{Path(out_root)}/<proxy>/{SCORES_FILE}: the same command scores only the rest"
+                                ) from None
     finally:
-        if bar is not None:
-            bar.close()
-    rows = np.array([kept[arch.to_string()] for arch in archs], dtype=float)
-    scores, seconds = rows[:, 0], rows[:, 1]
+        for bar in bars.values():
+            if bar is not None:
+                bar.close()
+    seconds_all = time.perf_counter() - start
     degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
-    metrics = ranking_metrics(scores, truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
-    proxy = scorer.proxy
-    full_meta = {
-        **meta,
-        "method": name,
-        "proxy": name,
-        "proxy_paper": proxy.paper,
-        "score_meaning": f"{proxy.meaning}; higher is better",
-        "score_label": f"{name} at initialisation",
-        "proxy_config": dataclasses.asdict(config),
-        "architectures": len(archs),
-        "scoring_seconds": time.perf_counter() - start,
-        "architectures_scored_before": len(archs) - len(todo),
-        # the cost of one architecture, measured as each was scored (kept across resumes)
-        "seconds_per_architecture": float(seconds.mean()),
-        "seconds_per_architecture_max": float(seconds.max()),
-        "degenerate_architectures": int(degenerate.sum()),
-    }
-    write_ranking(out_dir, [a.to_string() for a in archs], scores, truth, metrics, full_meta)
-    return metrics
+    results = {}
+    for name in names:
+        proxy = get_proxy(name)
+        rows = np.array([kept[name][arch.to_string()] for arch in archs], dtype=float)
+        scores, seconds = rows[:, 0], rows[:, 1]
+        metrics = ranking_metrics(scores, truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
+        full_meta = {
+            **meta,
+            "method": name,
+            "proxy": name,
+            "proxy_paper": proxy.paper,
+            "score_meaning": f"{proxy.meaning}; higher is better",
+            "score_label": f"{name} at initialisation",
+            "proxy_config": dataclasses.asdict(config),
+            "architectures": len(archs),
+            "scored_together_with": [other for other in names if other != name],
+            "scoring_seconds_all_proxies": seconds_all,
+            "architectures_scored_before": len(archs) - sum(name in missing for _, missing in todo),
+            # the cost of one architecture, measured as each was scored (kept across resumes): building and
+            # initialising the network and the proxy's own call; a pass it shared with a proxy scored before
+            # it on the same network is counted there (harness.proxies.ProxiesScorer)
+            "seconds_per_architecture": float(seconds.mean()),
+            "seconds_per_architecture_max": float(seconds.max()),
+            "degenerate_architectures": int(degenerate.sum()),
+        }
+        write_ranking(Path(out_root) / name, [a.to_string() for a in archs], scores, truth, metrics, full_meta)
+        results[name] = metrics
+    return results
+
+
+def _proxies_context(names: list[str], data: DataSettings, config: ProxyConfig):
+    """A worker's scorer: the dataset loaded and the batches drawn once."""
+    from harness.proxies import ProxiesScorer
+
+    keep_freed_memory()
+    return ProxiesScorer(names, data.load(), config)
+
+
+def _score_proxies_chunk(scorer, chunk: list[tuple[tuple[int, ...], list[str]]]) -> list[dict]:
+    return [scorer.score(Architecture(ops), missing) for ops, missing in chunk]
 
 
 # -- scoring on several workers -----------------------------------------------------------------------
 def _scorer_context(path: str, data: DataSettings, scoring: ScoringConfig, weights: str) -> SupernetScorer:
     """What a worker builds once: the images and the checkpoint's supernet, ready to score."""
+    keep_freed_memory()  # scoring reuses the same large buffers; a Ray worker does not inherit the setting
     dataset = data.load()
     model, _ = supernet_from_checkpoint(path, dataset, weights, scoring.device)
     return SupernetScorer(model, dataset, scoring)

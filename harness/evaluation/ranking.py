@@ -388,6 +388,12 @@ def write_ranking(out_dir: Path, archs: list[str], score: np.ndarray, truth: np.
     ]
 
 
+def read_ranking_scores(out_dir: Path) -> np.ndarray:
+    """The ranker's score of each architecture, in the order of the ranking.csv that ``write_ranking`` wrote."""
+    with open(Path(out_dir) / "ranking.csv", newline="", encoding="utf-8") as handle:
+        return np.array([float(row[CSV_COLUMNS[1]]) for row in csv.DictReader(handle)], dtype=np.float64)
+
+
 def _truth_rows(path: Path, text: str) -> list[tuple[str, Mapping[str, Any]]]:
     """(where, record) for each entry of a ground-truth file, JSON or CSV by its content."""
     if path.suffix.lower() == ".json" or text.lstrip().startswith("["):

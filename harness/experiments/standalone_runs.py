@@ -92,8 +92,10 @@ def train_architectures(archs: Sequence[Architecture], out_dir: Path = Path("res
 
 def _train_task(dataset, task: tuple) -> dict[str, Any]:
     """One architecture trained in a worker (``dataset``: the worker's images, loaded once)."""
+    from harness.oneshot.allocator import keep_freed_memory
     from harness.oneshot.standalone import train_standalone
 
+    keep_freed_memory()  # a Ray worker does not inherit this process's malloc settings
     ops, run_dir, config, resume = task
     return train_standalone(Architecture(tuple(ops)), dataset, config, run_dir, progress=False, resume=resume)
 

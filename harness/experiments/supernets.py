@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness import jsonsafe
 from harness.errors import UserError
@@ -36,11 +39,14 @@ MIN_RANKED = 3
 
 
 def run_names(paths: Sequence[Path]) -> list[str]:
-    """A distinct folder name per checkpoint (its run folder's name)."""
+    """A distinct folder name per checkpoint: its run folder's name, ``RUN-seed<K>`` for a seed of ``train --seeds``."""
     names: list[str] = []
     for path in paths:
         path = Path(path)
-        base = path.name if path.is_dir() else path.parent.name or path.stem
+        folder = path if path.is_dir() else path.parent
+        base = folder.name or path.stem
+        if re.fullmatch(r"seed\d+", base) and folder.resolve().parent.name:
+            base = f"{folder.resolve().parent.name}-{base}"
         name, k = base, 2
         while name in names:
             name, k = f"{base}-{k}", k + 1
@@ -148,6 +154,9 @@ def train_supernets(method: str, out_dir: Path, seeds: Sequence[int], config: Tr
 
 
 def _train_task(_context: None, task: tuple) -> TrainOutcome:
+    from harness.oneshot.allocator import keep_freed_memory
+
+    keep_freed_memory()  # a Ray worker does not inherit this process's malloc settings
     method, run_dir, config, data, hyperparameters, resume, monitor_every, monitor_archs, progress = task
     return train_supernet(method, Path(run_dir), config, data=data, hyperparameters=hyperparameters, resume=resume,
                           monitor_every=monitor_every, monitor_archs=monitor_archs, mlflow=False, progress=progress)
@@ -180,6 +189,8 @@ class RankOutcome:
     out_dir: Path
     #: Mean seconds each ranker spent on one architecture (supernet scoring, or a proxy's whole cost).
     seconds_per_architecture: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: With several seeds of one method and protocol: ``harness.evaluation.seeds.seed_study`` (else None).
+    seed_study: dict[str, Any] | None = None
 
 
 def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("results/runs/rank"), *,
@@ -202,10 +213,12 @@ def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("resul
     ``out_dir``/<proxy>/. ``on_ranked(name, path, metrics, about)`` is called as each one
     finishes (``path``: the checkpoint, or "zero-cost proxy"), ``about`` saying what was
     measured (score, ground truth, architectures, images). ``execution`` spreads the
-    supernets' scoring over local processes or Ray workers (``harness.execution``); proxies
-    are scored in this process. Without checkpoints the dataset defaults to CIFAR-10.
+    scoring of the supernets and of the proxies over local processes or Ray workers
+    (``harness.execution``). With several seeds of one method and protocol, seeds.md /
+    seeds.json hold ``harness.evaluation.seeds.seed_study`` of them (``seed_groups``).
+    Without checkpoints the dataset defaults to CIFAR-10.
     """
-    from harness.evaluation.rank import ground_truth_for, rank_checkpoint, rank_proxy, select_architectures
+    from harness.evaluation.rank import ground_truth_for, rank_checkpoint, rank_proxies, select_architectures
     from harness.evaluation.ranking import comparison_document
     from harness.oneshot.training import load_checkpoint
     from harness.proxies import check_proxies, proxy_batches
@@ -218,7 +231,7 @@ def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("resul
         raise UserError("nothing to rank with: give --checkpoint, --proxy or both")
     chosen_proxies = check_proxies(list(proxies), proxy_config)  # an unknown proxy fails first
     out_dir = check_output_dir(out_dir)
-    if execution is not None and execution.executor == "ray" and checkpoints:
+    if execution is not None and execution.executor == "ray" and (checkpoints or proxies):
         check_ray_available()
     check_distinct_checkpoints(checkpoints)
     if selection is not None and selection not in SELECTIONS:
@@ -272,10 +285,12 @@ def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("resul
                      {"checkpoint": str(path), "archs": len(chosen), "mode": selection,
                       "calibration_images": scoring.calibration_images, "eval_images": scoring.eval_images,
                       "score": scoring.score})
+    proxy_metrics = rank_proxies([proxy.name for proxy in chosen_proxies], dataset, chosen, truth, proxy_config,
+                                 out_dir, dict(meta), progress=progress, bootstrap=bootstrap, batches=batches,
+                                 execution=execution, data=data) if chosen_proxies else {}
     for proxy in chosen_proxies:
         run_out = out_dir / proxy.name
-        metrics = rank_proxy(proxy.name, dataset, chosen, truth, proxy_config, run_out, dict(meta),
-                             progress=progress, bootstrap=bootstrap, batches=batches)
+        metrics = proxy_metrics[proxy.name]
         results[proxy.name], costs[proxy.name] = metrics, _seconds_per_architecture(run_out)
         if on_ranked is not None:
             images = ("no training images (data-free)" if not proxy.uses_data else
@@ -289,14 +304,65 @@ def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("resul
         _log_ranking(tracker, f"rank-proxy-{proxy.name}", run_out, metrics, costs[proxy.name],
                      {"proxy": proxy.name, "archs": len(chosen), "mode": selection,
                       **{f"proxy_{key}": value for key, value in dataclasses.asdict(proxy_config).items()}})
+    study = _seed_study(out_dir, names, payloads, truth, bootstrap) if several else None
     if several:
         rankers = ("Supernets and proxies" if names and chosen_proxies else "Proxies" if chosen_proxies
                    else "Supernets")
         note = "Seconds per architecture (scoring one architecture; a proxy's includes building and " \
                "initialising its network): " + ", ".join(f"{name} {value:.3g}" for name, value in costs.items()) + "."
-        (out_dir / "comparison.md").write_text(
-            comparison_document(results, len(chosen), selection, seed, truth_source.source, note, rankers))
-    return RankOutcome(results, chosen, selection, truth_source.source, out_dir, costs)
+        document = comparison_document(results, len(chosen), selection, seed, truth_source.source, note, rankers)
+        if study is not None:
+            document += "\n## Across training seeds\n\n" + (out_dir / SEEDS_REPORT).read_text()
+        (out_dir / "comparison.md").write_text(document)
+    return RankOutcome(results, chosen, selection, truth_source.source, out_dir, costs, study)
+
+
+#: Training settings that change where or how fast a supernet trains, not what it learns.
+_NOT_PROTOCOL = ("seed", "threads", "device", "snapshot_every")
+#: Files ``rank`` writes when several seeds of one method and protocol are ranked together.
+SEEDS_REPORT, SEEDS_JSON = "seeds.md", "seeds.json"
+
+
+def seed_groups(names: Sequence[str], payloads: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """Run names of the checkpoints that one method trained with one protocol and different seeds.
+
+    Groups of 2 or more only, keyed by the method's name (``method-2``, ... when one method
+    comes with several protocols); a checkpoint whose seed its group already holds is left out.
+    """
+    protocols: dict[tuple[str, str], dict[int, str]] = {}
+    for name, payload in zip(names, payloads, strict=True):
+        config = payload.get("config", {})
+        protocol = {key: value for key, value in config.items() if key not in _NOT_PROTOCOL}
+        key = (payload["method"], json.dumps({**protocol, "epochs_trained": int(payload.get("epoch", 0))},
+                                             sort_keys=True, default=str))
+        protocols.setdefault(key, {}).setdefault(int(config.get("seed", 0)), name)
+    groups: dict[str, list[str]] = {}
+    for (method, _), by_seed in protocols.items():
+        if len(by_seed) < 2:
+            continue
+        label, k = method, 2
+        while label in groups:
+            label, k = f"{method}-{k}", k + 1
+        groups[label] = [by_seed[s] for s in sorted(by_seed)]
+    return groups
+
+
+def _seed_study(out_dir: Path, names: Sequence[str], payloads: Sequence[dict[str, Any]], truth: np.ndarray,
+                bootstrap: int) -> dict[str, Any] | None:
+    """With several seeds of a method: ``harness.evaluation.seeds.seed_study`` written to seeds.md / seeds.json."""
+    from harness.evaluation.ranking import read_ranking_scores
+    from harness.evaluation.seeds import seed_study, seed_study_markdown
+
+    groups = seed_groups(names, payloads)
+    if not groups:
+        return None
+    scores = {label: [read_ranking_scores(out_dir / name) for name in members] for label, members in groups.items()}
+    study = seed_study(scores, truth, bootstrap=bootstrap)
+    study["runs"] = groups
+    labels = {label: ", ".join(members) for label, members in groups.items()}
+    (out_dir / SEEDS_JSON).write_text(jsonsafe.dumps(study, indent=2) + "\n")
+    (out_dir / SEEDS_REPORT).write_text(seed_study_markdown(study, labels))
+    return study
 
 
 def _seconds_per_architecture(run_out: Path) -> float:

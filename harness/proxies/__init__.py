@@ -3,8 +3,8 @@
 ``PROXIES`` holds every proxy by name (grad_norm, snip, grasp, fisher, zico, jacov, naswot,
 synflow, params, flops); each is a function ``(network, batches, ProxyConfig) -> float``
 whose higher values mean better architectures, and whose docstring cites its paper.
-``ProxyScorer`` scores architectures with one of them; ``harness.evaluation.rank.rank_proxy``
-ranks them as supernets are ranked.
+``ProxyScorer`` scores architectures with one of them, ``ProxiesScorer`` with several on one
+network; ``harness.evaluation.rank.rank_proxies`` ranks them as supernets are ranked.
 """
 
 from harness.proxies import activation, data_free, gradient  # noqa: F401  (they register the proxies)
@@ -17,7 +17,7 @@ from harness.proxies.registry import (
     proxy_names,
     register_proxy,
 )
-from harness.proxies.scorer import ProxyScorer, network_at_initialisation, proxy_batches
+from harness.proxies.scorer import ProxiesScorer, ProxyScorer, network_at_initialisation, proxy_batches
 
-__all__ = ["PROXIES", "Proxy", "ProxyConfig", "ProxyScorer", "check_proxies", "get_proxy",
+__all__ = ["PROXIES", "Proxy", "ProxyConfig", "ProxiesScorer", "ProxyScorer", "check_proxies", "get_proxy",
            "network_at_initialisation", "proxy_batches", "proxy_names", "register_proxy"]

@@ -12,6 +12,7 @@ from torch import nn
 
 from harness.proxies.gradient import mean_over_batches
 from harness.proxies.registry import Batch, ProxyConfig, register_proxy
+from harness.proxies.weights import batch_pass
 
 MELLOR_V1 = ("Mellor, Turner, Storkey and Crowley, Neural Architecture Search without Training, "
              "arXiv:2006.04647v1, 2020")
@@ -78,25 +79,11 @@ def naswot(network: nn.Module, batches: list[Batch], config: ProxyConfig) -> flo
     Every ``nn.ReLU`` of the network gives each input a binary code (1 where the unit is
     positive); c_i is the concatenation over all ReLUs and the batch's kernel is
     K_ij = N_A - d_H(c_i, c_j), N_A the number of ReLU units. The score is log|K|
-    (``hamming_kernel_score``, slogdet in float64): higher is better, as in the paper.
+    (``hamming_kernel_score``, slogdet in float64): higher is better, as in the paper. The
+    codes come from the forward half of the pass the gradient proxies share (``batch_pass``).
     """
 
     def one_batch(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-        n = len(images)
-        kernel = torch.zeros(n, n, dtype=torch.float64, device=images.device)
-
-        def add_codes(_module, _inputs, output: torch.Tensor) -> None:
-            codes = (output.detach() > 0).reshape(n, -1).double()
-            kernel.add_(codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T)
-
-        handles = [module.register_forward_hook(add_codes) for module in net.modules()
-                   if isinstance(module, nn.ReLU)]
-        try:
-            with torch.no_grad():
-                net(images)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return hamming_kernel_score(kernel.cpu().numpy())
+        return hamming_kernel_score(batch_pass(net, images, labels).relu_agreement.cpu().numpy())
 
     return mean_over_batches(network, batches, one_batch)

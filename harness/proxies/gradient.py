@@ -1,7 +1,9 @@
 """Proxies made from loss gradients at initialisation: grad_norm, snip, grasp, fisher and zico.
 
 All but zico are one-batch scores (as their papers define them); given several batches
-they are computed on each batch and averaged. The loss is the mean cross-entropy of the
+they are computed on each batch and averaged. grad_norm, snip, fisher and zico read one
+shared pass per batch (``harness.proxies.weights.batch_pass``); grasp needs its own (it
+differentiates the gradient again). The loss is the mean cross-entropy of the
 batch, the network is in training mode (BatchNorm normalises with the batch's statistics,
 as the papers' networks do when scored), and the sums run over the weights (or, for
 fisher, the outputs) of the convolutional and linear layers.
@@ -16,7 +18,7 @@ import torch
 from torch import nn
 
 from harness.proxies.registry import Batch, ProxyConfig, register_proxy
-from harness.proxies.weights import batch_loss, gradients, loss_gradients, weighted_layers
+from harness.proxies.weights import batch_pass, gradients, layer_weights, loss_gradients
 
 ABDELFATTAH = "Abdelfattah, Mehrotra, Dudziak and Lane, Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 
@@ -37,8 +39,7 @@ def grad_norm(network: nn.Module, batches: list[Batch], config: ProxyConfig) -> 
     """
 
     def one_batch(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-        _, grads = loss_gradients(net, images, labels)
-        return sum(float(g.norm()) for g in grads)
+        return sum(float(g.norm()) for g in batch_pass(net, images, labels).weight_gradients)
 
     return mean_over_batches(network, batches, one_batch)
 
@@ -54,8 +55,8 @@ def snip(network: nn.Module, batches: list[Batch], config: ProxyConfig) -> float
     """
 
     def one_batch(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-        weights, grads = loss_gradients(net, images, labels)
-        return sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads, strict=True))
+        grads = batch_pass(net, images, labels).weight_gradients
+        return sum(float((w.detach() * g).abs().sum()) for w, g in zip(layer_weights(net), grads, strict=True))
 
     return mean_over_batches(network, batches, one_batch)
 
@@ -96,17 +97,10 @@ def fisher(network: nn.Module, batches: list[Batch], config: ProxyConfig) -> flo
     """
 
     def one_batch(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-        outputs: list[torch.Tensor] = []
-        handles = [layer.register_forward_hook(lambda _m, _i, out: outputs.append(out))
-                   for layer in weighted_layers(net)]
-        try:
-            loss = batch_loss(net, images, labels)
-        finally:
-            for handle in handles:
-                handle.remove()
+        made = batch_pass(net, images, labels)
         total = 0.0
-        for a, g in zip(outputs, gradients(loss, outputs), strict=True):
-            per_sample = (a.detach() * g).flatten(2).sum(2) if a.ndim > 2 else a.detach() * g
+        for a, g in zip(made.layer_outputs, made.output_gradients, strict=True):
+            per_sample = (a * g).flatten(2).sum(2) if a.ndim > 2 else a * g
             total += float(0.5 * per_sample.pow(2).mean(0).sum())
         return total
 
@@ -130,8 +124,7 @@ def zico(network: nn.Module, batches: list[Batch], config: ProxyConfig) -> float
     network.train()
     per_batch = []
     for images, labels in batches:
-        _, grads = loss_gradients(network, images, labels)
-        per_batch.append([g.detach().double() for g in grads])
+        per_batch.append([g.double() for g in batch_pass(network, images, labels).weight_gradients])
     total = 0.0
     for layer in zip(*per_batch, strict=True):
         stacked = torch.stack(layer)

@@ -3,6 +3,8 @@
 ``ProxyScorer`` draws the batches once (``proxy_batches``); for each architecture it builds
 the NB201 network, initialises it (``network_at_initialisation``) and calls the proxy,
 timing both, so that the seconds it reports are the whole cost of one architecture.
+``ProxiesScorer`` scores several proxies on one network per architecture, so that the
+proxies sharing a pass (``harness.proxies.weights.batch_pass``) make it once.
 """
 
 from __future__ import annotations
@@ -65,8 +67,43 @@ class ProxyScorer:
         value = self.proxy(network_at_initialisation(arch, self.dataset, self.config), self.batches, self.config)
         if self.config.device == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        return self.checked(arch, value), time.perf_counter() - start
+
+    def checked(self, arch: Architecture, value: float) -> float:
+        """``value``, or RunFailed when it is not finite (a ranking needs a score for every architecture)."""
         if not math.isfinite(value):
             raise RunFailed(f"proxy {self.proxy.name} gave {value} for {arch.to_string()}; a ranking needs a finite "
                             f"score for every architecture")
-        return value, seconds
+        return value
+
+
+class ProxiesScorer:
+    """Several proxies' scores of any architecture, all on one network built and initialised once.
+
+    Each proxy's value is the one ``ProxyScorer`` gives. Its seconds are building and
+    initialising the network plus its own call; a pass it shares with a proxy scored before it
+    (``batch_pass``) was paid for by that proxy, so the first of them carries the pass.
+    """
+
+    def __init__(self, names: list[str], dataset: Dataset, config: ProxyConfig,
+                 batches: list[Batch] | None = None) -> None:
+        self.scorers = {name: ProxyScorer(name, dataset, config, batches) for name in names}
+        self.batches = batches if batches is not None else proxy_batches(dataset, config)
+        for scorer in self.scorers.values():
+            scorer.batches = self.batches
+        self.dataset, self.config = dataset, config
+
+    def score(self, arch: Architecture, names: list[str] | None = None) -> dict[str, tuple[float, float]]:
+        """{name: (score, seconds)} of ``names`` (default: all) for ``arch``, in the order given."""
+        start = time.perf_counter()
+        network = network_at_initialisation(arch, self.dataset, self.config)
+        built = time.perf_counter() - start
+        out = {}
+        for name in names if names is not None else list(self.scorers):
+            scorer = self.scorers[name]
+            start = time.perf_counter()
+            value = scorer.proxy(network, self.batches, self.config)
+            if self.config.device == "cuda":
+                torch.cuda.synchronize()
+            out[name] = (scorer.checked(arch, value), built + time.perf_counter() - start)
+        return out

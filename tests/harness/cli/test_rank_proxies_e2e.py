@@ -101,3 +101,15 @@ def test_nothing_to_rank_and_too_few_batches_are_refused(ground_truth, tmp_path)
                            str(ground_truth), "--no-mlflow", "--out", str(tmp_path / "out")),
                    "zico needs at least 2 batches")
     assert not (tmp_path / "out").exists()
+
+
+def test_proxies_on_two_workers_score_what_one_process_scores(ground_truth, tmp_path):
+    scores = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"workers{workers}"
+        result = run_cli("rank", "--proxy", "grad_norm", "naswot", "synflow", *TINY_PROXY, "--workers", workers,
+                         "--ground-truth", str(ground_truth), "--no-mlflow", "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        scores[workers] = {name: [line.split(",")[1] for line in (out / name / "ranking.csv").read_text().splitlines()]
+                           for name in ("grad_norm", "naswot", "synflow")}
+    assert scores["2"] == scores["1"]

@@ -12,11 +12,13 @@ from harness.errors import UnknownNameError, UserError
 from harness.oneshot.network import count_flops, count_parameters
 from harness.proxies import (
     PROXIES,
+    ProxiesScorer,
     ProxyConfig,
     ProxyScorer,
     check_proxies,
     network_at_initialisation,
     proxy_batches,
+    weights,
 )
 from harness.proxies.registry import register_proxy
 from harness.space import parse_architecture
@@ -109,3 +111,29 @@ def test_settings_are_checked() -> None:
 def test_too_few_images_for_the_batches_is_refused(digits) -> None:
     with pytest.raises(UserError, match="proxy batches of"):
         proxy_batches(digits, dataclasses.replace(TINY, batch_size=1000, batches=2))
+
+
+def test_proxies_scored_together_give_each_one_s_value_alone(digits) -> None:
+    together = ProxiesScorer(list(PROXIES), digits, TINY).score(BEST)
+    assert list(together) == list(PROXIES)
+    for name in PROXIES:
+        value, seconds = together[name]
+        assert value == ProxyScorer(name, digits, TINY).score(BEST)[0], name
+        assert seconds > 0
+    only = ProxiesScorer(["snip", "zico"], digits, TINY).score(BEST, ["zico"])
+    assert list(only) == ["zico"] and only["zico"][0] == together["zico"][0]
+
+
+def test_the_gradient_proxies_share_one_pass_per_batch(digits, monkeypatch) -> None:
+    calls = {"passes": 0}
+    original = weights.batch_loss
+
+    def counted(network, images, labels):
+        calls["passes"] += 1
+        return original(network, images, labels)
+
+    monkeypatch.setattr(weights, "batch_loss", counted)
+    ProxiesScorer(["grad_norm", "snip", "fisher", "zico", "naswot"], digits, TINY).score(BEST)
+    assert calls["passes"] == TINY.batches
+    ProxiesScorer(["grad_norm"], digits, TINY).score(ALL_NONE)  # a new network makes its own
+    assert calls["passes"] == 2 * TINY.batches
