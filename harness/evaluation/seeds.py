@@ -145,6 +145,13 @@ def _f(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _p(value: float, replicates: int) -> str:
+    """A bootstrap p-value; 0 (no replicate crossed zero) is written as below the resolution, 1 / replicates."""
+    if value is not None and math.isfinite(value) and value == 0.0 and replicates:
+        return f"< {1 / replicates:.2g}"
+    return _f(value)
+
+
 def seed_study_markdown(study: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
     """The study as markdown: a table per method, a table per pair, and the verdict on the order."""
     labels = labels or {}
@@ -162,8 +169,8 @@ def seed_study_markdown(study: Mapping[str, Any], labels: Mapping[str, str] | No
               "| verdict at 0.05 |", "|---|---|---|---|---|---|---|"]
     for pair in study["pairs"]:
         lines.append(f"| {pair['method_a']} | {pair['method_b']} | {_f(pair['difference'])} | "
-                     f"[{_f(pair['low'])}, {_f(pair['high'])}] | {_f(pair['p_bootstrap'])}, "
-                     f"{_f(pair['p_bootstrap_holm'])} | {_f(pair['p_welch'])}, {_f(pair['p_welch_holm'])} | "
+                     f"[{_f(pair['low'])}, {_f(pair['high'])}] | {_p(pair['p_bootstrap'], study['bootstrap'])}, "
+                     f"{_p(pair['p_bootstrap_holm'], study['bootstrap'])} | {_f(pair['p_welch'])}, {_f(pair['p_welch_holm'])} | "
                      f"{_verdict(pair)} |")
     significant = {(p["method_a"], p["method_b"]) for p in study["pairs"] if p["p_bootstrap_holm"] <= ALPHA}
     order = study["order"]

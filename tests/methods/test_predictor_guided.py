@@ -9,21 +9,29 @@ from harness import resolve_benchmark
 from harness.search.searcher import SEARCHERS
 from harness.space import NUM_ARCHITECTURES, Architecture, neighbours
 from harness.testing import drive, synthetic_benchmark
-from methods.predictor_guided import MLPEnsemble, PredictorGuided, transform_rewards
+from methods.predictor_guided import MLPEnsemble, PredictorGuided, RidgeEnsemble, transform_rewards
 
 #: A cheap configuration for behaviour tests (the defaults are measured on the real table below).
-SMALL = {"initial": 5, "ensemble_size": 3, "candidates": 30, "random_candidates": 5, "hidden": 8, "epochs": 20}
+SMALL = {"initial": 5, "ensemble_size": 3, "candidates": 30, "random_candidates": 5}
 
 
-def test_is_registered_so_the_contract_suite_runs_it() -> None:
-    """tests/methods/test_contract.py parametrises over the registry's tabular searchers."""
-    assert SEARCHERS["predictor_guided"] is PredictorGuided
-    assert SEARCHERS.attribute("predictor_guided", "tabular", False) is True
+def test_is_declared_so_the_contract_suite_runs_it() -> None:
+    """tests/methods/test_contract.py parametrises over the declared tabular searchers (importing this module
+    registers the class too, so the declaration is read from the installed metadata)."""
+    from importlib import metadata
+
+    from harness.search.searcher import SEARCHER_GROUP
+
+    declared = {point.name: point.value for point in metadata.entry_points(group=SEARCHER_GROUP)}
+    assert declared.get("predictor_guided") == "methods.predictor_guided:PredictorGuided", (
+        "not in the installed entry points: reinstall (pip install -e .) after editing pyproject.toml")
+    assert SEARCHERS["predictor_guided"] is PredictorGuided and SEARCHERS.attribute("predictor_guided", "tabular")
 
 
-def test_never_asks_the_same_architecture_twice() -> None:
-    searcher = PredictorGuided(seed=0, **SMALL)
-    asked = drive(searcher, 80)
+@pytest.mark.parametrize(("predictor", "budget"), [("ridge", 80), ("mlp", 25)])
+def test_never_asks_the_same_architecture_twice(predictor: str, budget: int) -> None:
+    searcher = PredictorGuided(seed=0, predictor=predictor, **SMALL)
+    asked = drive(searcher, budget)
     assert len(set(asked)) == len(asked)
     # several asks pending at once (parallel workers) are distinct too, and distinct from the told
     batch = [searcher.ask() for _ in range(6)]
@@ -93,8 +101,9 @@ def test_state_round_trip_continues_identically_and_keeps_the_asked_set() -> Non
     assert clone.asked == original.asked and len(clone.asked) == 22
 
 
-def test_the_model_ranks_the_cells_it_was_fitted_on() -> None:
-    """On the synthetic problem the ensemble fitted on 60 cells ranks 500 others well (Spearman > 0.7)."""
+@pytest.mark.parametrize("predictor", ["ridge", "mlp"])
+def test_each_predictor_ranks_cells_it_was_not_fitted_on(predictor: str) -> None:
+    """On the synthetic problem an ensemble fitted on 60 cells ranks 500 others well (Spearman > 0.7)."""
     from scipy.stats import spearmanr
 
     from harness.space import ops_matrix
@@ -103,10 +112,11 @@ def test_the_model_ranks_the_cells_it_was_fitted_on() -> None:
     val = synthetic_benchmark().val_accuracy
     rng = np.random.default_rng(0)
     cells = rng.choice(NUM_ARCHITECTURES, 560, replace=False)
-    x = ENCODINGS["path"](ops_matrix()[cells])
+    x = ENCODINGS["rich"](ops_matrix()[cells])
     y = transform_rewards(val[cells])
-    predicted = MLPEnsemble(members=5, hidden=32, epochs=100, seed=0).fit(x[:60], y[:60]).predict(x[60:])
-    assert predicted.shape == (5, 500)
+    model = RidgeEnsemble(members=5, seed=0) if predictor == "ridge" else MLPEnsemble(members=5, seed=0)
+    predicted = model.fit(x[:60], y[:60]).predict(x[60:])
+    assert predicted.shape == (5, 500) and np.all(predicted.std(axis=0) > 0)
     assert spearmanr(predicted.mean(axis=0), val[cells[60:]]).statistic > 0.7
 
 
@@ -163,7 +173,8 @@ def _log_choose(n: int, k: int) -> float:
         ({"random_candidates": 101}, "cannot exceed candidates"),
         ({"encoding": "nope"}, "unknown encoding 'nope'"),
         ({"acquisition": "ei"}, "acquisition must be one of its, ucb, mean"),
-        ({"epochs": True}, "epochs must be an integer"),
+        ({"parents": True}, "parents must be an integer"),
+        ({"predictor": "xgboost"}, "predictor must be one of ridge, mlp"),
     ],
 )
 def test_bad_hyperparameters_raise(kwargs, message) -> None:
@@ -173,5 +184,25 @@ def test_bad_hyperparameters_raise(kwargs, message) -> None:
 
 def test_hyperparameters_report_the_defaults() -> None:
     assert PredictorGuided().hyperparameters() == {
-        "initial": 10, "ensemble_size": 5, "candidates": 100, "random_candidates": 10, "parents": 5,
-        "encoding": "path", "acquisition": "its", "hidden": 32, "epochs": 100}
+        "initial": 5, "predictor": "ridge", "ensemble_size": 10, "candidates": 100, "random_candidates": 10,
+        "parents": 5, "encoding": "rich", "acquisition": "its"}
+
+
+def test_searches_a_trained_supernet_from_the_command_line(digits, tmp_path) -> None:
+    """`nas-harness search --searcher predictor_guided` on a checkpoint: the reward is the supernet's score."""
+    from harness.cli import main
+    from harness.oneshot.training import SupernetTrainer, TrainConfig
+    from harness.testing import strict_json
+    from methods.spos import SPOS
+
+    config = TrainConfig(C=4, N=1, batch_size=16, steps_per_epoch=3, epochs=1, threads=1, seed=0)
+    SupernetTrainer(SPOS(seed=0), digits, config, tmp_path / "spos", progress=False).train()
+    out = tmp_path / "search"
+    assert main(["search", "--checkpoint", str(tmp_path / "spos"), "--dataset", "digits", "--searcher",
+                 "predictor_guided", "--budget", "9", "--calibration-images", "64", "--eval-images", "128",
+                 "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    written = strict_json((out / "search.json").read_text())
+    assert written["method"] == "predictor_guided" and written["budget"] == 9
+    rows = (out / "trajectories.csv").read_text().strip().splitlines()[1:]
+    archs = [row.split(",")[3] for row in rows]
+    assert len(rows) == 9 and len(set(archs)) == 9  # 5 random, then 4 chosen by the fitted ensemble
