@@ -87,10 +87,8 @@ class ProxiesScorer:
 
     def __init__(self, names: list[str], dataset: Dataset, config: ProxyConfig,
                  batches: list[Batch] | None = None) -> None:
-        self.scorers = {name: ProxyScorer(name, dataset, config, batches) for name in names}
-        self.batches = batches if batches is not None else proxy_batches(dataset, config)
-        for scorer in self.scorers.values():
-            scorer.batches = self.batches
+        self.batches = batches if batches is not None else proxy_batches(dataset, config)  # drawn once for all
+        self.scorers = {name: ProxyScorer(name, dataset, config, self.batches) for name in names}
         self.dataset, self.config = dataset, config
 
     def score(self, arch: Architecture, names: list[str] | None = None) -> dict[str, tuple[float, float]]:
