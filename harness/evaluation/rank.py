@@ -150,6 +150,7 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
             bar.close()
     scores = np.array([kept[arch.to_string()] for arch in archs], dtype=float)
     seconds = time.perf_counter() - start
+    per_architecture = _supernet_seconds_per_architecture(Path(out_dir), seconds, len(todo), execution)
     degenerate = degenerate_mask(truth, chance=meta.get("chance", 10.0))
     ranked_by = scoring.ranking_score(scores)
     metrics = ranking_metrics(ranked_by, truth, degenerate=degenerate, bootstrap=bootstrap, seed=0)
@@ -167,7 +168,10 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
                     "precision": scoring.precision, "device": scoring.device},
         "scoring_seconds": seconds,
         "architectures_scored_before": len(archs) - len(todo),
-        "seconds_per_architecture": seconds / max(len(archs), 1),
+        "workers": 1 if execution is None else execution.workers,
+        # worker-seconds per architecture scored by this call (wall seconds x workers / scored), or, when every
+        # score was kept, the figure of the ranking that made them: comparable with a proxy's per-architecture cost
+        "seconds_per_architecture": per_architecture,
         "degenerate_architectures": int(degenerate.sum()),
         **{f"supernet_{name}": scores[:, i].tolist() for i, name in enumerate(FIGURES)},
         # the point tau of every score on these same images (the metrics above are for scoring.score)
@@ -177,6 +181,18 @@ def rank_checkpoint(path: Path, dataset: Dataset, archs: list[Architecture], tru
     }
     write_ranking(out_dir, [a.to_string() for a in archs], ranked_by, truth, metrics, full_meta)
     return metrics
+
+
+def _supernet_seconds_per_architecture(out_dir: Path, seconds: float, scored: int,
+                                      execution: ExecutionSettings | None) -> float:
+    """What scoring one architecture cost, in worker-seconds; nan when nothing was scored here and no
+    earlier ranking in ``out_dir`` says."""
+    if scored:
+        return seconds * (1 if execution is None else execution.workers) / scored
+    try:
+        return float(json.loads((out_dir / "ranking.json").read_text())["meta"]["seconds_per_architecture"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("nan")
 
 
 #: The columns a proxy's scores.csv keeps per architecture: its score and what it cost.

@@ -308,7 +308,8 @@ def rank_supernets(checkpoints: Sequence[Path] = (), out_dir: Path = Path("resul
     if several:
         rankers = ("Supernets and proxies" if names and chosen_proxies else "Proxies" if chosen_proxies
                    else "Supernets")
-        note = "Seconds per architecture (scoring one architecture; a proxy's includes building and " \
+        note = "Seconds per architecture (what one worker spends on one architecture: a supernet's scoring " \
+               "wall time x workers / architectures scored; a proxy's own timing, which includes building and " \
                "initialising its network): " + ", ".join(f"{name} {value:.3g}" for name, value in costs.items()) + "."
         document = comparison_document(results, len(chosen), selection, seed, truth_source.source, note, rankers)
         if study is not None:

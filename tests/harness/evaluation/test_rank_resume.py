@@ -50,6 +50,21 @@ def test_an_interrupted_ranking_resumes_where_it_stopped(checkpoint, digits, tmp
     assert (tmp_path / "cut" / "ranking.csv").read_text() == (tmp_path / "whole" / "ranking.csv").read_text()
 
 
+def test_the_cost_per_architecture_is_measured_on_what_was_scored(checkpoint, digits, tmp_path, monkeypatch):
+    import json
+
+    archs = select_architectures("sample", 20, seed=4)
+    rank(checkpoint, digits, tmp_path, archs)
+    first = json.loads((tmp_path / "ranking.json").read_text())["meta"]
+    assert first["seconds_per_architecture"] == pytest.approx(first["scoring_seconds"] / 20) and first["workers"] == 1
+    # every score kept: nothing is timed, and the figure of the ranking that made them stays
+    monkeypatch.setattr(SupernetScorer, "score_many", lambda *a, **k: pytest.fail("kept scores were not reused"))
+    rank(checkpoint, digits, tmp_path, archs)
+    again = json.loads((tmp_path / "ranking.json").read_text())["meta"]
+    assert again["architectures_scored_before"] == 20
+    assert again["seconds_per_architecture"] == first["seconds_per_architecture"]
+
+
 def test_kept_scores_of_other_settings_are_not_reused(checkpoint, digits, tmp_path):
     archs = select_architectures("sample", 10, seed=2)
     rank(checkpoint, digits, tmp_path, archs)
