@@ -7,7 +7,8 @@ study on: every pair of rankers, each supernet with the two best proxies, the th
 proxies and all proxies together. When synflow, jacov and snip are among the rankers it
 also measures Abdelfattah et al.'s (ICLR 2021) vote of those three their way: the share of
 architecture pairs that a majority orders correctly (``pairwise_agreement``), beside each
-proxy's share and Kendall tau. Writes combinations.md and combinations.json to --out.
+proxy's share and Kendall tau; and when ``params`` is among them, every other ranker against
+it (``versus_baseline``: the naive proxy ZiCo's paper says it is the first to beat). Writes combinations.md and combinations.json to --out.
 
 Run: .venv/bin/python bench/combine_rankers.py results/proxies/seed0 --out results/proxies/seed0
 """
@@ -27,7 +28,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from harness.evaluation import stats  # noqa: E402
-from harness.evaluation.combine import combination_markdown, combination_study, pairwise_agreement  # noqa: E402
+from harness.evaluation.combine import (  # noqa: E402
+    combination_markdown,
+    combination_study,
+    pairwise_agreement,
+    versus_baseline,
+)
 from harness.jsonsafe import dumps  # noqa: E402
 
 
@@ -94,6 +100,16 @@ def main(argv: list[str] | None = None) -> int:
                         f"them; for one ranker it is about (1 + tau) / 2.\n\n| ranker | share of pairs right | "
                         f"Kendall tau |\n|---|---|---|\n{rows}\n| majority vote of the three | "
                         f"{study['vote']['agreement']:.3f} | - |\n")
+    params_section = ""
+    if "params" in rankers:
+        study["versus_params"] = versus_baseline(rankers, truth, "params", bootstrap=args.bootstrap, seed=args.seed)
+        rows = "\n".join(f"| {row['name']} | {row['kendall_tau']:.3f} | {row['difference']:+.3f} "
+                         f"[{row['low']:+.3f}, {row['high']:+.3f}] | {row['p_holm']:.3g} |"
+                         for row in sorted(study["versus_params"], key=lambda r: -r["difference"]))
+        params_section = (f"\n## Against params\n\nKendall tau minus params' ({tau['params']:.3f}), paired bootstrap "
+                          f"over the architectures ({args.bootstrap} resamples), p Holm-corrected over the rankers "
+                          f"(0 means below 1/{args.bootstrap}).\n\n| ranker | tau | difference [95% interval] | "
+                          f"p (Holm) |\n|---|---|---|---|\n{rows}\n")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "combinations.json").write_text(dumps(study, indent=1) + "\n")
     singles = "\n".join(f"| {name} | {'proxy' if name in proxies else 'supernet'} | {row['kendall_tau']:.3f} "
@@ -101,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                         for name, row in sorted(study["rankers"].items(), key=lambda item: -item[1]["kendall_tau"]))
     document = (f"# Rank-averaged combinations of {len(rankers)} rankers\n\nWritten by `bench/combine_rankers.py` "
                 f"from {', '.join(str(p) for p in args.rankings)}.\n\n## Alone\n\n| ranker | kind | Kendall tau |\n"
-                f"|---|---|---|\n{singles}\n\n## Combined\n\n{combination_markdown(study)}{vote_section}")
+                f"|---|---|---|\n{singles}\n\n## Combined\n\n{combination_markdown(study)}{vote_section}{params_section}")
     (args.out / "combinations.md").write_text(document)
     print(document)
     return 0

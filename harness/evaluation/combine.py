@@ -88,6 +88,52 @@ def _two_sided_p(differences: np.ndarray) -> float:
     return float(min(1.0, 2.0 * share))
 
 
+def _replicated_taus(vectors: Mapping[Any, np.ndarray], truth: np.ndarray, bootstrap: int,
+                     seed: int) -> dict[Any, np.ndarray]:
+    """Each vector's Kendall tau on ``bootstrap`` resamples of the architectures, one resample shared by all."""
+    if not bootstrap:
+        return {}
+    rng = np.random.default_rng(seed)
+    rows = max(1, _CHUNK_ELEMENTS // truth.size)
+    parts: dict[Any, list[np.ndarray]] = {}
+    for start in range(0, bootstrap, rows):
+        counts = _resample_counts(rng, min(rows, bootstrap - start), truth.size)
+        for key, vector in vectors.items():
+            parts.setdefault(key, []).append(_tau_of_counts(vector, truth, counts))
+    return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+def versus_baseline(rankers: Mapping[str, np.ndarray], truth: np.ndarray, baseline: str, *, bootstrap: int = 1000,
+                    seed: int = 0, confidence: float = 0.95) -> list[dict[str, Any]]:
+    """Each ranker's Kendall tau against ``baseline``'s on the same architectures (e.g. every proxy against
+    ``params``, the naive proxy ZiCo's paper measures itself against).
+
+    Per ranker: ``difference`` = tau - the baseline's tau, its paired-bootstrap interval (one
+    resample of the architectures shared by both) and two-sided p-value, Holm-corrected over
+    the rankers compared (``p_holm``).
+    """
+    if baseline not in rankers:
+        raise ValueError(f"baseline {baseline!r} is not among the rankers {sorted(rankers)}")
+    truth = np.asarray(truth, dtype=np.float64)
+    vectors = {name: _validate(np.asarray(score, dtype=np.float64), truth, None)[0] for name, score in rankers.items()}
+    point = {name: stats.kendall_tau(vector, truth) for name, vector in vectors.items()}
+    replicated = _replicated_taus(vectors, truth, int(bootstrap), seed)
+    rows = []
+    for name in vectors:
+        if name == baseline:
+            continue
+        difference = replicated[name] - replicated[baseline] if replicated else None
+        low, high = (_percentile_interval(difference, confidence) if difference is not None
+                     else (float("nan"), float("nan")))
+        rows.append({"name": name, "kendall_tau": float(point[name]), "baseline": baseline,
+                     "baseline_tau": float(point[baseline]), "difference": float(point[name] - point[baseline]),
+                     "low": low, "high": high,
+                     "p": _two_sided_p(difference) if difference is not None else float("nan")})
+    for row, adjusted in zip(rows, stats.holm_bonferroni([row["p"] for row in rows]), strict=True):
+        row["p_holm"] = adjusted
+    return rows
+
+
 def combination_study(rankers: Mapping[str, np.ndarray], truth: np.ndarray,
                       combinations: Sequence[Sequence[str]], *, bootstrap: int = 1000, seed: int = 0,
                       confidence: float = 0.95) -> dict[str, Any]:
@@ -122,16 +168,7 @@ def combination_study(rankers: Mapping[str, np.ndarray], truth: np.ndarray,
     point = {name: stats.kendall_tau(vector, truth) for name, vector in vectors.items()}
     point_combined = {members: stats.kendall_tau(vector, truth) for members, vector in combined.items()}
 
-    replicated: dict[Any, np.ndarray] = {}
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        rows = max(1, _CHUNK_ELEMENTS // truth.size)
-        parts: dict[Any, list[np.ndarray]] = {}
-        for start in range(0, int(bootstrap), rows):
-            counts = _resample_counts(rng, min(rows, int(bootstrap) - start), truth.size)
-            for key, vector in [*vectors.items(), *combined.items()]:
-                parts.setdefault(key, []).append(_tau_of_counts(vector, truth, counts))
-        replicated = {key: np.concatenate(values) for key, values in parts.items()}
+    replicated = _replicated_taus({**vectors, **combined}, truth, int(bootstrap), seed)
 
     def interval(values: np.ndarray | None) -> tuple[float, float]:
         return _percentile_interval(values, confidence) if values is not None else (float("nan"), float("nan"))

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from harness.evaluation import stats
-from harness.evaluation.combine import combination_markdown, combination_study, pairwise_agreement, rank_average
+from harness.evaluation.combine import (
+    combination_markdown,
+    combination_study,
+    pairwise_agreement,
+    rank_average,
+    versus_baseline,
+)
 
 N = 400
 
@@ -99,3 +105,16 @@ def test_pairwise_agreement_by_hand():
 def test_one_rankers_agreement_is_the_share_of_concordant_pairs(truth):
     score = noisy(truth, 10, 8)
     assert pairwise_agreement([score], truth, block=37) == pytest.approx((1 + stats.kendall_tau(score, truth)) / 2)
+
+
+def test_versus_baseline_separates_a_better_ranker_and_not_a_twin(truth):
+    baseline = noisy(truth, 10, 11)
+    rankers = {"params": baseline, "better": noisy(truth, 4, 12), "twin": baseline + 1e-9 * np.arange(N)}
+    rows = {row["name"]: row for row in versus_baseline(rankers, truth, "params", bootstrap=300)}
+    assert set(rows) == {"better", "twin"}
+    better = rows["better"]
+    assert better["difference"] == pytest.approx(better["kendall_tau"] - better["baseline_tau"])
+    assert better["low"] > 0 and better["p_holm"] < 0.05
+    assert abs(rows["twin"]["difference"]) < 0.01 and rows["twin"]["p_holm"] > 0.05
+    with pytest.raises(ValueError, match="baseline"):
+        versus_baseline(rankers, truth, "flops", bootstrap=0)
