@@ -16,9 +16,7 @@ Run: .venv/bin/python bench/combine_rankers.py results/proxies/seed0 --out resul
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
-import json
 import sys
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from harness.evaluation.combine import (  # noqa: E402
     pairwise_agreement,
     versus_baseline,
 )
+from harness.evaluation.ranking import read_ranking  # noqa: E402
 from harness.jsonsafe import dumps  # noqa: E402
 
 
@@ -47,15 +46,6 @@ def ranking_folders(paths: list[Path]) -> list[Path]:
     return found
 
 
-def read_ranker(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
-    """Architectures, scores, ground truth, and whether the ranker is a zero-cost proxy."""
-    with open(folder / "ranking.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))[1:]
-    meta = json.loads((folder / "ranking.json").read_text())["meta"]
-    return ([row[0] for row in rows], np.array([float(row[1]) for row in rows]),
-            np.array([float(row[2]) for row in rows]), "proxy" in meta)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rankings", nargs="+", type=Path, help="rank output folders")
@@ -64,19 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    missing = [str(path) for path in args.rankings if not path.is_dir()]
+    if missing:
+        parser.error(f"not a folder: {', '.join(missing)}")
     folders = ranking_folders(args.rankings)
     if len(folders) < 2:
         parser.error(f"need at least 2 rankers; found {len(folders)} ranking.csv under {args.rankings}")
     rankers, proxies, supernets = {}, [], []
     archs = truth = None
     for folder in folders:
-        names, scores, folder_truth, is_proxy = read_ranker(folder)
+        names, scores, folder_truth, meta = read_ranking(folder)
         if archs is None:
             archs, truth = names, folder_truth
         elif names != archs or not np.array_equal(folder_truth, truth):
             parser.error(f"{folder} ranked other architectures or another ground truth than {folders[0]}")
         rankers[folder.name] = scores
-        (proxies if is_proxy else supernets).append(folder.name)
+        (proxies if "proxy" in meta else supernets).append(folder.name)
     tau = {name: stats.kendall_tau(scores, truth) for name, scores in rankers.items()}
     best_proxies = sorted(proxies, key=lambda name: -tau[name])
     combinations = [tuple(pair) for pair in itertools.combinations(rankers, 2)]

@@ -18,9 +18,7 @@ Run: .venv/bin/python bench/proxy_sensitivity.py results/proxies/sensitivity/* -
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
-import json
 import sys
 from pathlib import Path
 
@@ -30,15 +28,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from harness.evaluation import stats  # noqa: E402
+from harness.evaluation.ranking import read_ranking  # noqa: E402
 from harness.jsonsafe import dumps  # noqa: E402
-
-
-def read_proxy(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
-    with open(folder / "ranking.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))[1:]
-    meta = json.loads((folder / "ranking.json").read_text())["meta"]
-    return ([row[0] for row in rows], np.array([float(row[1]) for row in rows]),
-            np.array([float(row[2]) for row in rows]), meta)
 
 
 def summary(taus: list[float]) -> dict:
@@ -66,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[tuple[int, int], np.ndarray]] = {}
     archs = truth = None
     about = None
+    missing = [str(run) for run in args.runs if not run.is_dir()]
+    if missing:
+        parser.error(f"not a folder: {', '.join(missing)}")
     for run in args.runs:
         for folder in sorted(sub for sub in run.iterdir() if (sub / "ranking.csv").is_file()):
-            names, score, folder_truth, meta = read_proxy(folder)
+            names, score, folder_truth, meta = read_ranking(folder)
             if "proxy" not in meta:
                 continue
             if archs is None:

@@ -25,6 +25,7 @@ from scipy import stats as _scipy_stats
 
 from harness.evaluation import stats
 from harness.evaluation.ranking import _resample_counts, _tau_of_counts, _validate
+from harness.evaluation.seeds import _two_sided_p
 from harness.evaluation.stats import _percentile_interval
 
 #: Joins the members' names into a combination's name.
@@ -78,14 +79,6 @@ def pairwise_agreement(scores: Sequence[np.ndarray], truth: np.ndarray, block: i
 
 def combination_name(members: Sequence[str]) -> str:
     return SEPARATOR.join(members)
-
-
-def _two_sided_p(differences: np.ndarray) -> float:
-    differences = differences[np.isfinite(differences)]
-    if differences.size == 0:
-        return float("nan")
-    share = min(np.mean(differences <= 0.0), np.mean(differences >= 0.0))
-    return float(min(1.0, 2.0 * share))
 
 
 def _replicated_taus(vectors: Mapping[Any, np.ndarray], truth: np.ndarray, bootstrap: int,

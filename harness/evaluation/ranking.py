@@ -390,8 +390,17 @@ def write_ranking(out_dir: Path, archs: list[str], score: np.ndarray, truth: np.
 
 def read_ranking_scores(out_dir: Path) -> np.ndarray:
     """The ranker's score of each architecture, in the order of the ranking.csv that ``write_ranking`` wrote."""
+    return read_ranking(out_dir)[1]
+
+
+def read_ranking(out_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, Any]]:
+    """What ``write_ranking`` wrote to ``out_dir``: the architectures, their scores and ground truth
+    (in ranking.csv's order), and ranking.json's meta."""
     with open(Path(out_dir) / "ranking.csv", newline="", encoding="utf-8") as handle:
-        return np.array([float(row[CSV_COLUMNS[1]]) for row in csv.DictReader(handle)], dtype=np.float64)
+        rows = list(csv.DictReader(handle))
+    meta = json.loads((Path(out_dir) / "ranking.json").read_text())["meta"]
+    return ([row[CSV_COLUMNS[0]] for row in rows], np.array([float(row[CSV_COLUMNS[1]]) for row in rows]),
+            np.array([float(row[CSV_COLUMNS[2]]) for row in rows]), meta)
 
 
 def _truth_rows(path: Path, text: str) -> list[tuple[str, Mapping[str, Any]]]:
